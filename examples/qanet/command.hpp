@@ -1,0 +1,40 @@
+#pragma once
+// Subcommand registry of the qanet program. Each cmd_<name>.cpp registers itself with a
+// file-scope RegisterCommand, so adding a command never touches main.cpp:
+//
+//   static qanet::cli::RegisterCommand reg{"metrics", "Exact quality metrics",
+//     [](CLI::App& app) {
+//       auto opt = std::make_shared<Options>();
+//       app.add_option("--gt", opt->gt, "...")->required();
+//       return [opt] { return run(*opt); };   // exit status
+//     }};
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace qanet::cli {
+
+using Runner = std::function<int()>;
+using Setup = std::function<Runner(CLI::App&)>;
+
+struct CommandSpec {
+  std::string name;
+  std::string help;
+  Setup setup;
+};
+
+inline std::vector<CommandSpec>& command_registry() {
+  static std::vector<CommandSpec> registry;
+  return registry;
+}
+
+struct RegisterCommand {
+  RegisterCommand(std::string name, std::string help, Setup setup) {
+    command_registry().push_back({std::move(name), std::move(help), std::move(setup)});
+  }
+};
+
+}  // namespace qanet::cli

@@ -8,6 +8,8 @@
 #include <random>
 #include <string>
 
+#include <sys/wait.h>
+
 #include <doctest/doctest.h>
 
 namespace qanet::testing {
@@ -61,7 +63,7 @@ inline std::string python_with_scipy() {
   return {};
 }
 
-// Runs a shell command and returns its standard output; throws on failure.
+// Runs a shell command and returns its standard output; *status gets its exit code.
 inline std::string run_command(const std::string& cmd, int* status = nullptr) {
   std::string out;
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -70,7 +72,7 @@ inline std::string run_command(const std::string& cmd, int* status = nullptr) {
   std::size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
   const int rc = pclose(pipe);
-  if (status) *status = rc;
+  if (status) *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   return out;
 }
 

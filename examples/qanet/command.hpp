@@ -31,6 +31,12 @@ inline std::vector<CommandSpec>& command_registry() {
   return registry;
 }
 
+// The whole command line of this run, as typed (for provenance in model files and reports).
+inline std::string& invocation() {
+  static std::string line;
+  return line;
+}
+
 struct RegisterCommand {
   RegisterCommand(std::string name, std::string help, Setup setup) {
     command_registry().push_back({std::move(name), std::move(help), std::move(setup)});

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "Worker threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
 
+  for (int i = 0; i < argc; ++i)
+    qanet::cli::invocation() += (i ? " " : "") + std::string(i ? argv[i] : "qanet");
   auto& registry = qanet::cli::command_registry();
   std::sort(registry.begin(), registry.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -34,7 +35,7 @@ Shape<Dim> scaled_shape(const Shape<Dim>& in, const std::array<double, Dim>& fac
 
 // Linear (bi-/tri-linear) resampling by per-axis factors (> 1 enlarges), edges clamped.
 template <typename T, int Dim>
-Image<float, Dim> rescale_linear(const ImageView<const T, Dim>& in, const std::array<double, Dim>& factor) {
+Image<float, Dim> rescale_linear(const ImageView<const T, Dim>& in, const std::common_type_t<std::array<double, Dim>>& factor) {
   const Shape<Dim> os = detail::scaled_shape<Dim>(in.shape(), factor);
   Spacing<Dim> sp = in.spacing();
   for (int a = 0; a < Dim; ++a) sp[a] *= static_cast<double>(in.shape()[a]) / static_cast<double>(os[a]);
@@ -72,7 +73,7 @@ Image<float, Dim> rescale_linear(const ImageView<const T, Dim>& in, const std::a
 
 // Nearest-neighbour resampling of a label image to the shape rescale_linear gives.
 template <typename L, int Dim>
-Image<std::remove_const_t<L>, Dim> rescale_nearest(const ImageView<L, Dim>& in, const std::array<double, Dim>& factor) {
+Image<std::remove_const_t<L>, Dim> rescale_nearest(const ImageView<L, Dim>& in, const std::common_type_t<std::array<double, Dim>>& factor) {
   const Shape<Dim> os = detail::scaled_shape<Dim>(in.shape(), factor);
   Spacing<Dim> sp = in.spacing();
   for (int a = 0; a < Dim; ++a) sp[a] *= static_cast<double>(in.shape()[a]) / static_cast<double>(os[a]);

@@ -1,0 +1,205 @@
+// qanet score: predicts the quality of segmentations without ground truth (SPEC §9), for one
+// image and mask or a whole sequence (masks maskTTT.tif with images tTTT.tif).
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <tbb/parallel_for.h>
+
+#include "command.hpp"
+#include "heatmap.hpp"
+#include "model_lookup.hpp"
+#include "qanet/io.hpp"
+#include "qanet/qa/assessor.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct Options {
+  std::string image, mask, images, masks, model, heatmap;
+  bool json = false, no_rescale = false;
+  long patch = -1, stride = -1;
+  double scale = 0;
+  double flag_below = NAN;
+};
+
+struct FrameScore {
+  int frame = -1;
+  fs::path image, mask;
+  std::optional<qanet::Assessment<2>> a2;
+  std::optional<qanet::Assessment<3>> a3;
+  std::string error;  // frames that cannot be scored (e.g. an empty mask) say why
+  double score() const { return a2 ? a2->score : a3->score; }
+  qanet::Index objects() const { return a2 ? a2->objects : (a3 ? a3->objects : 0); }
+  bool ok() const { return a2 || a3; }
+};
+
+template <int Dim>
+void score_frame(const qanet::Assessor<Dim>& assessor, FrameScore& f, const qanet::AssessOptions& opt,
+                 const std::string& heatmap_dir) {
+  const auto image = qanet::read_tiff_as<float, Dim>(f.image);
+  const auto mask = qanet::read_labels<Dim>(f.mask);
+  if (image.shape() != mask.shape())
+    throw qanet::InvalidArgument("image " + f.image.string() + " (" + image.shape().str() + ") and mask " +
+                                 f.mask.string() + " (" + mask.shape().str() + ") differ in shape");
+  try {
+    auto a = assessor.assess(image.cview(), mask.cview(), opt);
+    if (!heatmap_dir.empty())
+      qanet::cli::write_heatmap(fs::path(heatmap_dir) / (f.mask.stem().string() + "_quality.png"), image, mask, a,
+                                assessor.higher_is_better());
+    if constexpr (Dim == 2) f.a2 = std::move(a);
+    else f.a3 = std::move(a);
+  } catch (const qanet::UndefinedValue& e) {
+    f.error = e.what();
+  }
+}
+
+template <int Dim>
+json patch_list(const qanet::Assessment<Dim>& a) {
+  json list = json::array();
+  for (const auto& p : a.patches)
+    list.push_back({{"origin", p.origin}, {"size", p.size}, {"score", p.score}, {"objects", p.objects}});
+  return list;
+}
+
+bool is_bad(double score, double threshold, bool higher_is_better) {
+  return !std::isnan(threshold) && (higher_is_better ? score < threshold : score > threshold);
+}
+
+template <int Dim>
+int run_dim(const Options& o, const fs::path& model_path) {
+  const qanet::Assessor<Dim> assessor(model_path);
+  qanet::AssessOptions opt;
+  opt.patch = o.patch;
+  opt.stride = o.stride;
+  opt.scale = o.scale;
+  opt.rescale = !o.no_rescale;
+  const bool folder = !o.images.empty();
+  std::vector<FrameScore> frames;
+  if (!folder) {
+    frames.push_back(FrameScore{-1, o.image, o.mask, {}, {}, {}});
+  } else {
+    const auto images = qanet::list_ctc_images(o.images);
+    const auto masks = qanet::list_ctc_results(o.masks);
+    if (masks.empty()) throw qanet::IoError("no maskTTT.tif file in " + o.masks);
+    for (const auto& [t, m] : masks) {
+      const auto it = images.find(t);
+      if (it == images.end())
+        throw qanet::IoError("mask " + m.string() + " has no image t" + std::to_string(t) + " in " + o.images);
+      frames.push_back(FrameScore{t, it->second, m, {}, {}, {}});
+    }
+  }
+  std::atomic<std::size_t> done{0};
+  const bool progress = frames.size() > 1 && isatty(fileno(stderr));
+  tbb::parallel_for(std::size_t{0}, frames.size(), [&](std::size_t i) {
+    score_frame<Dim>(assessor, frames[i], opt, o.heatmap);
+    if (progress) std::fprintf(stderr, "\rqanet score: %zu/%zu frames", ++done, frames.size());
+  });
+  if (progress) std::fprintf(stderr, "\n");
+
+  // Sequence score: object-weighted mean over the frames that could be scored.
+  double wsum = 0, ssum = 0;
+  qanet::Index objects = 0;
+  for (const auto& f : frames)
+    if (f.ok()) wsum += static_cast<double>(f.objects()), ssum += f.score() * static_cast<double>(f.objects()), objects += f.objects();
+  const bool hib = assessor.higher_is_better();
+  json flagged = json::array();
+  for (const auto& f : frames) {
+    if (!f.ok()) continue;
+    if (is_bad(f.score(), o.flag_below, hib)) flagged.push_back({{"mask", f.mask.string()}, {"score", f.score()}});
+    const auto& patches = f.a2 ? json(patch_list(*f.a2)) : json(patch_list(*f.a3));
+    for (const auto& p : patches)
+      if (is_bad(p["score"].get<double>(), o.flag_below, hib))
+        flagged.push_back({{"mask", f.mask.string()}, {"patch_origin", p["origin"]}, {"patch_size", p["size"]},
+                           {"score", p["score"]}});
+  }
+  for (const auto& f : frames)
+    if (!f.ok()) std::fprintf(stderr, "qanet score: %s not scored: %s\n", f.mask.c_str(), f.error.c_str());
+  if (wsum == 0) throw qanet::UndefinedValue("no mask with an object to score");
+
+  const std::string metric = assessor.info().metric;
+  if (o.json) {
+    json out;
+    out["metric"] = metric;
+    out["model"] = model_path.string();
+    if (!folder) {
+      const auto& f = frames.front();
+      out["score"] = f.score();
+      out["objects"] = f.objects();
+      out["image"] = f.image.string();
+      out["mask"] = f.mask.string();
+      out["scale"] = f.a2 ? f.a2->scale : f.a3->scale;
+      out["patches"] = f.a2 ? patch_list(*f.a2) : patch_list(*f.a3);
+    } else {
+      out["score"] = ssum / wsum;
+      out["objects"] = objects;
+      out["frames"] = json::array();
+      for (const auto& f : frames) {
+        json j = {{"frame", f.frame}, {"image", f.image.string()}, {"mask", f.mask.string()}};
+        j["score"] = f.ok() ? json(f.score()) : json(nullptr);
+        j["objects"] = f.objects();
+        if (!f.ok()) j["error"] = f.error;
+        out["frames"].push_back(j);
+      }
+    }
+    if (!std::isnan(o.flag_below)) out["flagged"] = flagged;
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("qanet score (predicted %s, model %s)\n", metric.c_str(), model_path.filename().c_str());
+    if (folder) {
+      std::printf("%-7s %9s %8s  %s\n", "frame", metric.c_str(), "objects", "mask");
+      for (const auto& f : frames)
+        std::printf("%-7d %9s %8lld  %s\n", f.frame, f.ok() ? std::to_string(f.score()).substr(0, 6).c_str() : "-",
+                    static_cast<long long>(f.objects()), f.mask.c_str());
+      std::printf("sequence (object-weighted): %.4f over %lld objects\n", ssum / wsum, static_cast<long long>(objects));
+    } else {
+      std::printf("%s: %.4f (%lld objects, %zu patches)\n", frames.front().mask.c_str(), frames.front().score(),
+                  static_cast<long long>(frames.front().objects()),
+                  frames.front().a2 ? frames.front().a2->patches.size() : frames.front().a3->patches.size());
+    }
+    if (!std::isnan(o.flag_below)) {
+      std::printf("%zu flagged for inspection (%s %g):\n", flagged.size(), hib ? "below" : "above", o.flag_below);
+      for (const auto& f : flagged)
+        std::printf("  %s%s score %.4f\n", f["mask"].get<std::string>().c_str(),
+                    f.contains("patch_origin") ? (" patch at " + f["patch_origin"].dump()).c_str() : "",
+                    f["score"].get<double>());
+    }
+  }
+  return 0;
+}
+
+int run(const Options& o) {
+  const bool single = !o.image.empty() || !o.mask.empty();
+  const bool folder = !o.images.empty() || !o.masks.empty();
+  if (single == folder || (single && (o.image.empty() || o.mask.empty())) || (folder && (o.images.empty() || o.masks.empty())))
+    throw qanet::InvalidArgument("give either --image FILE --mask FILE, or --images DIR --masks DIR");
+  const fs::path model = qanet::cli::find_model(o.model);
+  const int dim = qanet::nn::read_model_info(model).config.dim;
+  return dim == 2 ? run_dim<2>(o, model) : run_dim<3>(o, model);
+}
+
+qanet::cli::RegisterCommand registration{
+    "score", "Predict the quality (e.g. SEG) of segmentations without ground truth",
+    [](CLI::App& app) {
+      auto o = std::make_shared<Options>();
+      app.add_option("--image", o->image, "Image (TIFF)");
+      app.add_option("--mask", o->mask, "Its segmentation: a label TIFF");
+      app.add_option("--images", o->images, "A CTC image folder (tTTT.tif)");
+      app.add_option("--masks", o->masks, "A CTC result folder (maskTTT.tif), paired by frame number");
+      app.add_option("--model", o->model, "Model file (default: $QANET_MODEL or the bundled 2D SEG model)");
+      app.add_option("--patch", o->patch, "Patch edge in px (default: the model's; 0: whole image at once)");
+      app.add_option("--stride", o->stride, "Patch stride in px (default: half the patch)");
+      app.add_option("--scale", o->scale, "Resample images by this factor (default: measured from the mask)");
+      app.add_flag("--no-rescale", o->no_rescale, "Score at the image's own scale");
+      app.add_option("--flag-below", o->flag_below, "List frames and patches of quality worse than this");
+      app.add_option("--heatmap", o->heatmap, "Write per-patch quality overlays (PNG) into this folder");
+      app.add_flag("--json", o->json, "Print one JSON object");
+      return [o] { return run(*o); };
+    }};
+
+}  // namespace

@@ -1,0 +1,248 @@
+// qanet train: trains a QANet model on perturbed masks of real annotated data and/or the
+// simulator (SPEC §5), with a validation split by sequence, progress, a CSV log, atomic
+// checkpoints and exact resumption.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "command.hpp"
+#include "qanet/nn/model_file.hpp"
+#include "qanet/qa/trainer.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Options {
+  std::string out, metric = "seg", preset = "small", architecture = "ribcage", resume;
+  int dim = 2;
+  std::vector<std::string> data, val_sequences;
+  long simulate = -1;  // simulated samples per epoch; -1: as many as real frames (or 256 without)
+  long epochs = 0, steps = 0;
+  long batch = 32;
+  std::uint64_t seed = 1;
+  double diameter = -1, lr = 1e-3, clip = 0, checkpoint_minutes = 5;
+  long val_samples = 256, validate_every = 0;
+  bool quiet = false;
+};
+
+std::string hms(double s) {
+  char b[32];
+  const long t = static_cast<long>(s);
+  std::snprintf(b, sizeof b, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  return b;
+}
+
+template <int Dim>
+int train(const Options& o, const std::string& command_line) {
+  using namespace qanet;
+  nn::ModelConfig cfg = nn::model_preset(nn::parse_architecture(o.architecture), o.preset, Dim);
+  Shape<Dim> patch;
+  for (int a = 0; a < Dim; ++a) patch[a] = cfg.patch[static_cast<std::size_t>(a)];
+  const double diameter = o.diameter >= 0 ? o.diameter : (Dim == 2 ? static_cast<double>(patch[Dim - 1]) / 3.2 : 0.0);
+
+  // Real frames, split by sequence.
+  std::vector<AnnotatedFile> files;
+  for (const auto& d : o.data) {
+    auto f = find_annotated_files(d);
+    files.insert(files.end(), f.begin(), f.end());
+  }
+  std::set<std::string> sequences;
+  for (const auto& f : files) sequences.insert(f.sequence);
+  std::set<std::string> val_seq(o.val_sequences.begin(), o.val_sequences.end());
+  for (const auto& v : val_seq)
+    if (!sequences.count(v)) throw InvalidArgument("--val-sequence " + v + " is not among the training sequences");
+  if (val_seq.empty() && sequences.size() >= 3) {
+    // About 15% of the sequences, at least one, chosen from the seed.
+    std::vector<std::string> all(sequences.begin(), sequences.end());
+    std::sort(all.begin(), all.end(), [&](const auto& a, const auto& b) {
+      return mix64(std::hash<std::string>{}(a) ^ o.seed) < mix64(std::hash<std::string>{}(b) ^ o.seed);
+    });
+    const std::size_t n = std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(0.15 * static_cast<double>(all.size()))));
+    val_seq.insert(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  std::vector<AnnotatedFrame<Dim>> train_frames, val_frames;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const auto& f = files[i];
+    if (!o.quiet) std::fprintf(stderr, "\rqanet train: reading annotated frame %zu/%zu", i + 1, files.size());
+    auto frame = read_annotated_frame<Dim>(f);
+    (val_seq.count(f.sequence) ? val_frames : train_frames).push_back(std::move(frame));
+  }
+  if (!o.quiet && !files.empty()) std::fprintf(stderr, "\n");
+  const long real = static_cast<long>(train_frames.size());
+  const long simulate = o.simulate >= 0 ? o.simulate : (real > 0 ? real : 256);
+  if (real == 0 && simulate == 0) throw InvalidArgument("nothing to train on: give --data DIR or --simulate N > 0");
+
+  TrainingDataOptions<Dim> dopt;
+  dopt.patch = patch;
+  dopt.metric = o.metric;
+  dopt.target_diameter = diameter;
+  dopt.simulate = simulate > 0;
+  dopt.simulate_fraction = static_cast<double>(simulate) / static_cast<double>(simulate + real);
+  TrainingData<Dim> data(std::move(train_frames), dopt);
+  for (const auto& s : data.skipped()) std::fprintf(stderr, "qanet train: skipped %s\n", s.c_str());
+
+  const long epoch_samples = static_cast<long>(data.real_frames()) + simulate;
+  const long steps_per_epoch = std::max<long>(1, (epoch_samples + o.batch - 1) / o.batch);
+  TrainerOptions topt;
+  topt.batch = o.batch;
+  topt.steps = o.steps > 0 ? o.steps : (o.epochs > 0 ? o.epochs : 100) * steps_per_epoch;
+  topt.seed = o.seed;
+  topt.adamw.lr = o.lr;
+  topt.clip = o.clip;
+  topt.validate_every = o.validate_every > 0 ? o.validate_every : std::min<long>(steps_per_epoch, 200);
+  topt.log_every = std::max<long>(1, std::min<long>(10, topt.validate_every));
+
+  // Validation: held-out sequences (real only) plus simulated samples from a seed of their own.
+  ValidationSet val;
+  {
+    std::vector<ValidationSet> parts;
+    const std::uint64_t vseed = mix64(o.seed ^ 0x9a1dULL);
+    if (!val_frames.empty()) {
+      auto vo = dopt;
+      vo.simulate = false;
+      TrainingData<Dim> vdata(std::move(val_frames), vo);
+      parts.push_back(make_validation_set(vdata, vseed, o.val_samples, cfg.encoding));
+    }
+    if (simulate > 0) {
+      auto vo = dopt;
+      TrainingData<Dim> vdata({}, vo);
+      parts.push_back(make_validation_set(vdata, vseed + 1, o.val_samples, cfg.encoding));
+    }
+    Index n = 0;
+    for (const auto& p : parts) n += p.size();
+    if (n > 0) {
+      val.image.reshape(nn::TensorShape::from([&] {
+        auto s = parts.front().image.shape().vec();
+        s[0] = n;
+        return s;
+      }()));
+      val.seg.reshape(val.image.shape());
+      val.target.reshape({n, 1});
+      Index at = 0, vat = 0;
+      for (const auto& p : parts) {
+        std::copy(p.image.begin(), p.image.end(), val.image.data() + at);
+        std::copy(p.seg.begin(), p.seg.end(), val.seg.data() + at);
+        std::copy(p.target.begin(), p.target.end(), val.target.data() + vat);
+        at += p.image.numel(), vat += p.size();
+      }
+    }
+  }
+
+  nn::Network<float, Dim> net(cfg, o.seed);
+  Trainer<Dim> trainer(net, data, topt);
+  const fs::path out = o.out, ckpt = o.out + ".ckpt", log = o.out + ".log.csv";
+  if (!o.resume.empty()) {
+    trainer.load_checkpoint(o.resume);
+    std::fprintf(stderr, "qanet train: resumed %s at step %ld\n", o.resume.c_str(), trainer.step());
+  }
+
+  nn::ModelInfo info;
+  info.metric = o.metric;
+  info.normalisation = "percentile 1 99.8 per patch";
+  nlohmann::json summary = {{"command", command_line},
+                            {"target_diameter", diameter},
+                            {"data", o.data},
+                            {"train_sequences", nlohmann::json::array()},
+                            {"val_sequences", std::vector<std::string>(val_seq.begin(), val_seq.end())},
+                            {"real_frames", data.real_frames()},
+                            {"simulated_per_epoch", simulate},
+                            {"steps", topt.steps},
+                            {"batch", topt.batch},
+                            {"seed", o.seed},
+                            {"lr", o.lr},
+                            {"val_samples", val.size()}};
+  for (const auto& s : sequences)
+    if (!val_seq.count(s)) summary["train_sequences"].push_back(s);
+
+  std::fprintf(stderr,
+               "qanet train: %s %s %dD, %lld parameters, patch %s, diameter %.1f px, %zu real frames + %ld simulated "
+               "per epoch, %ld steps of %ld (%ld per epoch), validation %lld samples\n",
+               o.architecture.c_str(), o.preset.c_str(), Dim, static_cast<long long>(net.param_count()), patch.str().c_str(),
+               diameter, data.real_frames(), simulate, topt.steps, topt.batch, steps_per_epoch,
+               static_cast<long long>(val.size()));
+
+  const bool append = !o.resume.empty() && fs::exists(log);
+  std::ofstream csv(log, append ? std::ios::app : std::ios::trunc);
+  if (!csv) throw IoError("cannot write the training log " + log.string());
+  if (!append) csv << "step,epoch,loss,val_mse,best_val_mse,lr,samples_per_s,seconds\n";
+
+  auto last_ckpt = std::chrono::steady_clock::now();
+  double elapsed_before = 0;
+  auto on_progress = [&](const TrainProgress& p) {
+    const double epoch = static_cast<double>(p.step) / static_cast<double>(steps_per_epoch);
+    csv << p.step << ',' << epoch << ',' << p.loss << ',' << (p.val_mse ? std::to_string(*p.val_mse) : "") << ','
+        << (std::isfinite(p.best_val_mse) ? std::to_string(p.best_val_mse) : "") << ',' << p.lr << ','
+        << p.samples_per_s << ',' << elapsed_before + p.seconds << '\n';
+    csv.flush();
+    if (o.quiet) return;
+    const double left = static_cast<double>(p.steps - p.step) * static_cast<double>(topt.batch) / std::max(p.samples_per_s, 1e-9);
+    std::fprintf(stderr, "epoch %.2f step %ld/%ld loss %.5f%s lr %.2e %.1f samples/s elapsed %s left %s\n", epoch,
+                 p.step, p.steps, p.loss,
+                 p.val_mse ? (" val_mse " + std::to_string(*p.val_mse) + (p.improved ? " *" : "")).c_str() : "", p.lr,
+                 p.samples_per_s, hms(p.seconds).c_str(), hms(left).c_str());
+  };
+  auto save_best = [&]() {
+    summary["best_val_mse"] = trainer.best_val_mse();
+    summary["best_step"] = trainer.step();
+    info.training = summary;
+    nn::save_model(out, net, info);
+  };
+  auto checkpoint = [&]() {
+    const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - last_ckpt).count() < o.checkpoint_minutes * 60) return;
+    info.training = summary;
+    trainer.save_checkpoint(ckpt, info);
+    last_ckpt = now;
+  };
+  trainer.run(val.size() > 0 ? &val : nullptr, on_progress, save_best, checkpoint);
+  info.training = summary;
+  trainer.save_checkpoint(ckpt, info);
+  if (val.size() == 0) save_best();  // nothing to select on: the last model
+  std::fprintf(stderr, "qanet train: done; best validation MSE %.6f; model %s, checkpoint %s, log %s\n",
+               trainer.best_val_mse(), out.c_str(), ckpt.c_str(), log.c_str());
+  return 0;
+}
+
+qanet::cli::RegisterCommand registration{
+    "train", "Train a QANet model on perturbed masks of annotated data and/or simulated images",
+    [](CLI::App& app) {
+      auto o = std::make_shared<Options>();
+      app.add_option("--out", o->out, "Model file to write (safetensors); also OUT.ckpt and OUT.log.csv")->required();
+      app.add_option("--metric", o->metric, "Target metric")->check(CLI::IsMember({"seg", "mhd95", "asd", "nemhd"}));
+      app.add_option("--preset", o->preset, "Model size")->check(CLI::IsMember({"small", "paper"}));
+      app.add_option("--architecture", o->architecture, "ribcage (QANet), siamese or naive (ablations)")
+          ->check(CLI::IsMember({"ribcage", "siamese", "naive"}));
+      app.add_option("--dim", o->dim, "2 or 3")->check(CLI::IsMember({2, 3}));
+      app.add_option("--data", o->data, "Annotated data: CTC dataset folders (NN, NN_GT/SEG) or images/ + masks/")
+          ->check(CLI::ExistingDirectory);
+      app.add_option("--val-sequence", o->val_sequences,
+                     "Hold out this sequence (e.g. Fluo-C2DL-MSC/02) for validation; default about 15% of them");
+      app.add_option("--simulate", o->simulate, "Simulated samples per epoch (default: as many as real frames, or 256)");
+      auto* ep = app.add_option("--epochs", o->epochs, "Epochs (default 100)")->check(CLI::PositiveNumber);
+      app.add_option("--steps", o->steps, "Optimisation steps (instead of --epochs)")->check(CLI::PositiveNumber)->excludes(ep);
+      app.add_option("--batch", o->batch, "Batch size")->check(CLI::PositiveNumber);
+      app.add_option("--seed", o->seed, "Seed of initialisation, samples and split");
+      app.add_option("--lr", o->lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber);
+      app.add_option("--clip", o->clip, "Clip the gradient norm to this (0: off)")->check(CLI::NonNegativeNumber);
+      app.add_option("--diameter", o->diameter, "Object diameter (px) images are rescaled to; 0: no rescaling");
+      app.add_option("--val-samples", o->val_samples, "Validation samples per source")->check(CLI::PositiveNumber);
+      app.add_option("--validate-every", o->validate_every, "Steps between validations (default: one epoch, at most 200)");
+      app.add_option("--checkpoint-minutes", o->checkpoint_minutes, "Minutes between checkpoints");
+      app.add_option("--resume", o->resume, "Continue from a checkpoint (OUT.ckpt) of the same settings")
+          ->check(CLI::ExistingFile);
+      app.add_flag("--quiet", o->quiet, "No progress lines");
+      return [o] {
+        const std::string& cmd = qanet::cli::invocation();
+        return o->dim == 2 ? train<2>(*o, cmd) : train<3>(*o, cmd);
+      };
+    }};
+
+}  // namespace

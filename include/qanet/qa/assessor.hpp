@@ -1,0 +1,240 @@
+#pragma once
+// The user-facing assessor (SPEC §9): load a model once, then assess(image, labels) predicts
+// the quality score of the labels without ground truth. The image is rescaled so that objects
+// have the diameter the model was trained at, cut into patches of the training size (or taken
+// whole), and the patch scores are combined weighted by the number of objects in each patch.
+// assess() is const and safe to call from several threads on one Assessor: every call borrows
+// its own network (activation buffers) from a pool.
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "qanet/core/error.hpp"
+#include "qanet/core/image.hpp"
+#include "qanet/nn/model_file.hpp"
+#include "qanet/qa/inputs.hpp"
+#include "qanet/qa/tiling.hpp"
+
+namespace qanet {
+
+struct AssessOptions {
+  Index patch = -1;     // patch edge in voxels (in-plane); -1: the model's training patch; 0: whole image
+  Index stride = -1;    // -1: half the patch
+  double scale = 0;     // > 0: resample by this factor instead of measuring objects on the mask
+  bool rescale = true;  // false: score at the image's own scale
+  Index batch = 16;     // patches per forward pass
+};
+
+template <int Dim>
+struct PatchScore {
+  std::array<Index, Dim> origin{};  // in the caller's image, numpy order
+  std::array<Index, Dim> size{};
+  double score = 0;
+  Index objects = 0;  // objects of the mask visible in the patch (its weight)
+};
+
+template <int Dim>
+struct Assessment {
+  double score = 0;            // object-weighted mean of the patch scores
+  Index objects = 0;           // objects in the mask
+  double scale = 1;            // resampling factor used (in-plane)
+  std::vector<PatchScore<Dim>> patches;
+};
+
+template <int Dim>
+class Assessor {
+ public:
+  explicit Assessor(std::filesystem::path model) : path_(std::move(model)) {
+    auto net = std::make_unique<nn::Network<float, Dim>>(nn::load_model<float, Dim>(path_, &info_));
+    pool_.push_back(std::move(net));
+    const auto& t = info_.training;
+    target_diameter_ = t.is_object() && t.contains("target_diameter") && t["target_diameter"].is_number()
+                           ? t["target_diameter"].template get<double>()
+                           : 0.0;
+    for (int a = 0; a < Dim; ++a) patch_[a] = info_.config.patch.at(static_cast<std::size_t>(a));
+    min_extent_ = pool_.front()->min_input_extent();
+  }
+
+  const nn::ModelInfo& info() const { return info_; }
+  const std::filesystem::path& path() const { return path_; }
+  double target_diameter() const { return target_diameter_; }
+  const std::array<Index, Dim>& training_patch() const { return patch_; }
+  // Whether higher predicted values mean better segmentations (SEG, neMHD) or worse (distances).
+  bool higher_is_better() const { return info_.metric == "seg" || info_.metric == "SEG" || info_.metric == "nemhd"; }
+
+  template <typename T, typename L>
+  Assessment<Dim> assess(const ImageView<const T, Dim>& image, const ImageView<const L, Dim>& labels,
+                         const AssessOptions& opt = {}) const {
+    if (image.shape() != labels.shape())
+      throw InvalidArgument("assess: image " + image.shape().str() + " and mask " + labels.shape().str() +
+                            " differ in shape");
+    if (image.empty()) throw InvalidArgument("assess: empty image");
+    Assessment<Dim> out;
+    out.objects = distinct_objects(labels);
+    if (out.objects == 0)
+      throw UndefinedValue("assess: the mask holds no object, so there is no segmentation to assess");
+    out.scale = !opt.rescale ? 1.0 : (opt.scale > 0 ? opt.scale : scale_factor_for(labels, target_diameter_));
+    const auto factor = in_plane_factor<Dim>(out.scale);
+    Image<float, Dim> img = out.scale == 1.0 ? Image<float, Dim>::from_view(image) : rescale_linear(image, factor);
+    LabelImage<Dim> lab = out.scale == 1.0 ? to_labels(labels) : to_labels(rescale_nearest(labels, factor).cview());
+
+    // Patch geometry in the rescaled image; images smaller than a patch are padded.
+    std::array<Index, Dim> patch{}, stride{};
+    for (int a = 0; a < Dim; ++a) {
+      patch[a] = opt.patch < 0 ? patch_[a] : (opt.patch == 0 ? img.shape()[a] : opt.patch);
+      if (Dim == 3 && a == 0 && opt.patch > 0) patch[a] = std::min(opt.patch, patch_[0]);
+      patch[a] = std::max(patch[a], min_extent_);
+      stride[a] = opt.stride > 0 ? opt.stride : std::max<Index>(1, patch[a] / 2);
+    }
+    auto tiles = make_tiles<Dim>(img.shape(), patch, stride);
+
+    Lease lease{this, borrow()};
+    nn::Network<float, Dim>* net = lease.net.get();
+    struct Job {
+      std::array<Index, Dim> origin;
+      Index objects;
+    };
+    std::vector<Job> jobs;
+    nn::Tensor<float> xi, xs;
+    const Index batch = std::max<Index>(1, opt.batch);
+    std::array<Index, Dim> sp = patch;
+    Shape<Dim> pshape(sp);
+    auto flush = [&](std::vector<Job>& js) {
+      if (js.empty()) return;
+      const Index n = static_cast<Index>(js.size());
+      xi.reshape(nn::activation_shape<Dim>(n, 1, sp));
+      xs.reshape(xi.shape());
+      for (Index b = 0; b < n; ++b) {
+        Image<float, Dim> pi(pshape);
+        LabelImage<Dim> pl(pshape);
+        crop_padded(img, lab, js[static_cast<std::size_t>(b)].origin, pi, pl);
+        fill_network_inputs(xi, xs, b, pi.cview(), pl.cview(), info_.config.encoding);
+      }
+      const auto& y = net->forward(xi, xs, nn::Mode::infer);
+      for (Index b = 0; b < n; ++b) {
+        PatchScore<Dim> ps;
+        for (int a = 0; a < Dim; ++a) {
+          const double f = factor[a];
+          ps.origin[a] = std::min<Index>(image.shape()[a] - 1, static_cast<Index>(std::floor(js[b].origin[a] / f)));
+          ps.size[a] = std::min<Index>(image.shape()[a] - ps.origin[a], static_cast<Index>(std::ceil(patch[a] / f)));
+        }
+        ps.score = clamp_score(y[b]);
+        ps.objects = js[static_cast<std::size_t>(b)].objects;
+        out.patches.push_back(ps);
+      }
+      js.clear();
+    };
+    for (const auto& t : tiles) {
+      const Index k = objects_in_box(lab, t.origin, patch);
+      if (k == 0) continue;  // nothing to assess there; weight 0
+      jobs.push_back({t.origin, k});
+      if (static_cast<Index>(jobs.size()) == batch) flush(jobs);
+    }
+    flush(jobs);
+    double wsum = 0, s = 0;
+    for (const auto& p : out.patches) wsum += static_cast<double>(p.objects), s += p.score * static_cast<double>(p.objects);
+    out.score = wsum > 0 ? s / wsum : 0.0;
+    return out;
+  }
+
+  template <typename T, typename L>
+  Assessment<Dim> assess(const Image<T, Dim>& image, const Image<L, Dim>& labels, const AssessOptions& opt = {}) const {
+    return assess(image.cview(), labels.cview(), opt);
+  }
+
+ private:
+  double clamp_score(float y) const {
+    double v = static_cast<double>(y);
+    if (!std::isfinite(v)) throw Error("assess: the model produced a non-finite score (corrupt model?)");
+    if (info_.metric == "seg" || info_.metric == "SEG" || info_.metric == "nemhd") return std::clamp(v, 0.0, 1.0);
+    return std::max(v, 0.0);
+  }
+
+  template <typename L>
+  static Index distinct_objects(const ImageView<const L, Dim>& labels) {
+    std::unordered_set<std::int64_t> seen;
+    for (const L& v : labels) {
+      const double d = static_cast<double>(v);
+      if (!(d >= 0) || d != std::floor(d))
+        throw InvalidArgument("assess: the mask must hold non-negative integer labels");
+      if (v != 0) seen.insert(static_cast<std::int64_t>(v));
+    }
+    return static_cast<Index>(seen.size());
+  }
+
+  static Index objects_in_box(const LabelImage<Dim>& lab, const std::array<Index, Dim>& o, const std::array<Index, Dim>& size) {
+    std::unordered_set<Label> seen;
+    const Shape<Dim>& s = lab.shape();
+    std::array<Index, Dim> end{};
+    for (int a = 0; a < Dim; ++a) end[a] = std::min(s[a], o[a] + size[a]);
+    const Index nx = end[Dim - 1] - o[Dim - 1];
+    std::array<Index, Dim> p = o;
+    while (true) {
+      const Label* row = lab.data() + s.offset(p);
+      for (Index x = 0; x < nx; ++x)
+        if (row[x]) seen.insert(row[x]);
+      int a = Dim - 2;
+      while (a >= 0 && ++p[a] == end[a]) p[a] = o[a], --a;
+      if (a < 0) break;
+    }
+    return static_cast<Index>(seen.size());
+  }
+
+  // Copies the patch at `o`; outside the image, the image repeats its edge and labels are 0.
+  static void crop_padded(const Image<float, Dim>& img, const LabelImage<Dim>& lab, const std::array<Index, Dim>& o,
+                          Image<float, Dim>& pi, LabelImage<Dim>& pl) {
+    const Shape<Dim>& s = img.shape();
+    for (Index i = 0; i < pi.size(); ++i) {
+      auto q = pi.shape().coords(i);
+      bool inside = true;
+      for (int a = 0; a < Dim; ++a) {
+        q[a] += o[a];
+        if (q[a] >= s[a]) inside = false, q[a] = s[a] - 1;
+      }
+      pi[i] = img.at(q);
+      pl[i] = inside ? lab.at(q) : 0;
+    }
+  }
+
+  // A network borrowed from the pool for one call, returned even when the call throws.
+  struct Lease {
+    const Assessor* owner;
+    std::unique_ptr<nn::Network<float, Dim>> net;
+    ~Lease() {
+      if (net) owner->give_back(std::move(net));
+    }
+  };
+
+  std::unique_ptr<nn::Network<float, Dim>> borrow() const {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!pool_.empty()) {
+        auto n = std::move(pool_.back());
+        pool_.pop_back();
+        return n;
+      }
+    }
+    return std::make_unique<nn::Network<float, Dim>>(nn::load_model<float, Dim>(path_));
+  }
+  void give_back(std::unique_ptr<nn::Network<float, Dim>> n) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pool_.push_back(std::move(n));
+  }
+
+  std::filesystem::path path_;
+  nn::ModelInfo info_;
+  double target_diameter_ = 0;
+  std::array<Index, Dim> patch_{};
+  Index min_extent_ = 1;
+  mutable std::mutex mutex_;
+  mutable std::vector<std::unique_ptr<nn::Network<float, Dim>>> pool_;
+};
+
+}  // namespace qanet

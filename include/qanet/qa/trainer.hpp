@@ -1,0 +1,246 @@
+#pragma once
+// The QANet training loop (SPEC §5): AdamW with a cosine schedule and linear warm-up, MSE on
+// the exact metric of perturbed masks, validation on a fixed held-out set, the best model kept,
+// and checkpoints (weights, optimiser moments, step) from which a run resumes exactly.
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "qanet/core/parallel.hpp"
+#include "qanet/nn/loss.hpp"
+#include "qanet/nn/model_file.hpp"
+#include "qanet/nn/network.hpp"
+#include "qanet/nn/optim.hpp"
+#include "qanet/qa/training_data.hpp"
+
+namespace qanet {
+
+struct TrainerOptions {
+  Index batch = 32;
+  long steps = 1000;
+  long warmup = -1;          // steps of linear warm-up; -1: 10% of the steps (the reference)
+  nn::AdamWOptions adamw;    // lr 1e-3, weight decay 1e-4, betas 0.9 / 0.999
+  double lr_floor = 2e-8;
+  double clip = 0;           // global gradient-norm clipping; 0: off
+  std::uint64_t seed = 1;
+  long validate_every = 100; // steps
+  long log_every = 10;       // steps between progress reports
+};
+
+// What the callbacks see.
+struct TrainProgress {
+  long step = 0, steps = 0;  // steps done, total
+  double loss = 0;           // mean training loss since the last report
+  double lr = 0;
+  double samples_per_s = 0;
+  double seconds = 0;        // since this run started
+  std::optional<double> val_mse;
+  double best_val_mse = std::numeric_limits<double>::infinity();
+  bool improved = false;     // this validation is the best so far
+};
+
+// A fixed validation set, encoded once.
+struct ValidationSet {
+  nn::Tensor<float> image, seg, target;
+  Index size() const { return target.numel(); }
+};
+
+template <int Dim>
+ValidationSet make_validation_set(const TrainingData<Dim>& data, std::uint64_t seed, Index n, nn::InputEncoding enc) {
+  ValidationSet v;
+  const Shape<Dim> p = data.options().patch;
+  std::array<Index, Dim> sp;
+  for (int a = 0; a < Dim; ++a) sp[a] = p[a];
+  v.image.reshape(nn::activation_shape<Dim>(n, 1, sp));
+  v.seg.reshape(v.image.shape());
+  v.target.reshape({n, 1});
+  parallel_for_each_index(n, 1, [&](Index i) {
+    double t = 0;
+    const auto s = data.sample(seed, static_cast<std::uint64_t>(i), &t);
+    fill_network_inputs(v.image, v.seg, i, s.image.cview(), s.mask.cview(), enc);
+    v.target[i] = static_cast<float>(t);
+  });
+  return v;
+}
+
+template <int Dim>
+class Trainer {
+ public:
+  Trainer(nn::Network<float, Dim>& net, const TrainingData<Dim>& data, TrainerOptions opt)
+      : net_(net), data_(data), opt_(opt), adamw_(net.params(), opt.adamw) {
+    if (opt_.batch < 1 || opt_.steps < 1) throw InvalidArgument("trainer: batch and steps must be >= 1");
+    if (opt_.warmup < 0) opt_.warmup = opt_.steps / 10;
+    std::array<Index, Dim> sp;
+    for (int a = 0; a < Dim; ++a) sp[a] = data.options().patch[a];
+    image_.reshape(nn::activation_shape<Dim>(opt_.batch, 1, sp));
+    seg_.reshape(image_.shape());
+    target_.reshape({opt_.batch, 1});
+    net_.set_need_input_grad(false);
+  }
+
+  long step() const { return step_; }
+  double best_val_mse() const { return best_; }
+  const TrainerOptions& options() const { return opt_; }
+
+  // Mean squared error of the network (inference mode) on a validation set.
+  double validate(const ValidationSet& v, Index chunk = 64) {
+    double sum = 0;
+    const Index n = v.size();
+    const Index per = v.image.numel() / std::max<Index>(n, 1);
+    for (Index b = 0; b < n; b += chunk) {
+      const Index m = std::min(chunk, n - b);
+      nn::TensorShape s = v.image.shape();
+      s[0] = m;
+      val_image_.reshape(s);
+      val_seg_.reshape(s);
+      std::copy_n(v.image.data() + b * per, m * per, val_image_.data());
+      std::copy_n(v.seg.data() + b * per, m * per, val_seg_.data());
+      const auto& y = net_.forward(val_image_, val_seg_, nn::Mode::infer);
+      for (Index i = 0; i < m; ++i) {
+        const double d = static_cast<double>(y[i]) - v.target[b + i];
+        sum += d * d;
+      }
+    }
+    return sum / static_cast<double>(std::max<Index>(n, 1));
+  }
+
+  // Runs from the current step to opt.steps. on_progress is called every log_every steps and
+  // after each validation; on_best after a validation that improved (save the model there);
+  // on_checkpoint between steps whenever it likes (it returns quickly when it has nothing to do).
+  void run(const ValidationSet* val, const std::function<void(const TrainProgress&)>& on_progress,
+           const std::function<void()>& on_best = {}, const std::function<void()>& on_checkpoint = {}) {
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    auto last = t0;
+    double loss_sum = 0;
+    long loss_n = 0, samples_since = 0;
+    nn::MseLoss<float> mse;
+    const auto params = net_.params();
+    while (step_ < opt_.steps) {
+      load_batch(step_);
+      const double lr = nn::cosine_lr(step_, opt_.steps, opt_.warmup, opt_.adamw.lr, opt_.lr_floor);
+      adamw_.set_lr(lr);
+      net_.zero_grad();
+      const auto& y = net_.forward(image_, seg_, nn::Mode::train);
+      const double loss = mse.forward(y, target_);
+      if (!std::isfinite(loss))
+        throw Error("training diverged at step " + std::to_string(step_) + " (loss " + std::to_string(loss) +
+                    "); lower the learning rate or enable --clip");
+      net_.backward(mse.backward());
+      if (opt_.clip > 0) nn::clip_grad_norm(params, opt_.clip);
+      adamw_.step();
+      ++step_;
+      loss_sum += loss, ++loss_n, samples_since += opt_.batch;
+
+      const bool validate_now = val && (step_ % opt_.validate_every == 0 || step_ == opt_.steps);
+      if (step_ % opt_.log_every == 0 || validate_now || step_ == opt_.steps) {
+        const auto now = clock::now();
+        TrainProgress p;
+        p.step = step_, p.steps = opt_.steps, p.lr = lr;
+        p.loss = loss_sum / static_cast<double>(std::max<long>(loss_n, 1));
+        p.samples_per_s = static_cast<double>(samples_since) / std::max(1e-9, std::chrono::duration<double>(now - last).count());
+        p.seconds = std::chrono::duration<double>(now - t0).count();
+        if (validate_now) {
+          p.val_mse = validate(*val);
+          p.improved = *p.val_mse < best_;
+          if (p.improved) best_ = *p.val_mse;
+        }
+        p.best_val_mse = best_;
+        on_progress(p);
+        if (p.improved && on_best) on_best();
+        loss_sum = 0, loss_n = 0, samples_since = 0;
+        last = clock::now();
+      }
+      if (on_checkpoint) on_checkpoint();
+    }
+  }
+
+  // Checkpoint: the model file's tensors and metadata plus the optimiser moments and the step.
+  void save_checkpoint(const std::filesystem::path& path, nn::ModelInfo info) {
+    info.config = net_.config();
+    nn::SafetensorsFile f;
+    f.metadata = nn::detail::model_metadata(info);
+    f.metadata["checkpoint_step"] = std::to_string(step_);
+    f.metadata["checkpoint_best_val_mse"] = std::isfinite(best_) ? std::to_string(best_) : "inf";
+    f.metadata["checkpoint_seed"] = std::to_string(opt_.seed);
+    f.metadata["checkpoint_steps"] = std::to_string(opt_.steps);
+    f.metadata["checkpoint_batch"] = std::to_string(opt_.batch);
+    const auto params = net_.params();
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      f.tensors[params[k].name].assign(*params[k].value);
+      nn::Tensor<float> m(params[k].value->shape()), v(params[k].value->shape());
+      std::copy(adamw_.first_moments()[k].begin(), adamw_.first_moments()[k].end(), m.data());
+      std::copy(adamw_.second_moments()[k].begin(), adamw_.second_moments()[k].end(), v.data());
+      f.tensors["adamw.m." + params[k].name] = std::move(m);
+      f.tensors["adamw.v." + params[k].name] = std::move(v);
+    }
+    for (const auto& b : net_.buffers()) f.tensors[b.name].assign(*b.value);
+    nn::write_safetensors(path, f);
+  }
+
+  // Restores weights, statistics, moments and step from a checkpoint of the same run settings.
+  void load_checkpoint(const std::filesystem::path& path) {
+    const std::string what = path.string();
+    nn::SafetensorsFile f = nn::read_safetensors(path);
+    auto meta = [&](const char* key) -> std::string {
+      auto it = f.metadata.find(key);
+      if (it == f.metadata.end()) throw IoError(what + ": not a qanet training checkpoint ('" + key + "' missing)");
+      return it->second;
+    };
+    const long step = std::stol(meta("checkpoint_step"));
+    if (std::stoull(meta("checkpoint_seed")) != opt_.seed || std::stol(meta("checkpoint_steps")) != opt_.steps ||
+        std::stol(meta("checkpoint_batch")) != opt_.batch)
+      throw InvalidArgument(what + ": checkpoint of a run with seed " + meta("checkpoint_seed") + ", " +
+                            meta("checkpoint_steps") + " steps, batch " + meta("checkpoint_batch") +
+                            "; resume with the same settings");
+    auto take = [&](const std::string& name, nn::Tensor<float>& dst) {
+      auto it = f.tensors.find(name);
+      if (it == f.tensors.end() || it->second.shape() != dst.shape())
+        throw IoError(what + ": tensor '" + name + "' missing or of another shape (checkpoint of another model?)");
+      dst.assign(it->second);
+    };
+    const auto params = net_.params();
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      take(params[k].name, *params[k].value);
+      nn::Tensor<float> m(params[k].value->shape()), v(params[k].value->shape());
+      take("adamw.m." + params[k].name, m);
+      take("adamw.v." + params[k].name, v);
+      adamw_.first_moments()[k].assign(m.begin(), m.end());
+      adamw_.second_moments()[k].assign(v.begin(), v.end());
+    }
+    for (const auto& b : net_.buffers()) take(b.name, *b.value);
+    const std::string best = meta("checkpoint_best_val_mse");
+    best_ = best == "inf" ? std::numeric_limits<double>::infinity() : std::stod(best);
+    step_ = step;
+    adamw_.set_step_count(step);
+  }
+
+ private:
+  // Batch of step s: samples s*B .. s*B+B-1 of the training stream, made in parallel.
+  void load_batch(long s) {
+    const std::uint64_t first = static_cast<std::uint64_t>(s) * static_cast<std::uint64_t>(opt_.batch);
+    const auto enc = net_.config().encoding;
+    parallel_for_each_index(opt_.batch, 1, [&](Index i) {
+      double t = 0;
+      const auto smp = data_.sample(opt_.seed, first + static_cast<std::uint64_t>(i), &t);
+      fill_network_inputs(image_, seg_, i, smp.image.cview(), smp.mask.cview(), enc);
+      target_[i] = static_cast<float>(t);
+    });
+  }
+
+  nn::Network<float, Dim>& net_;
+  const TrainingData<Dim>& data_;
+  TrainerOptions opt_;
+  nn::AdamW<float> adamw_;
+  nn::Tensor<float> image_, seg_, target_, val_image_, val_seg_;
+  long step_ = 0;
+  double best_ = std::numeric_limits<double>::infinity();
+};
+
+}  // namespace qanet

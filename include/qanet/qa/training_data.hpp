@@ -1,0 +1,158 @@
+#pragma once
+// The training stream of QANet (SPEC §5-6): every sample is (image patch, perturbed mask,
+// exact score), drawn on the fly from real annotated frames and/or a widely randomised
+// simulator, all at one object scale (the model's target diameter), so that the network learns
+// segmentation quality rather than the cell size of one dataset. Samples are pure functions of
+// (seed, index): any thread count and any resume point give the same data.
+
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qanet/core/random.hpp"
+#include "qanet/metrics/evaluate.hpp"
+#include "qanet/perturb/samples.hpp"
+#include "qanet/qa/datasets.hpp"
+#include "qanet/qa/inputs.hpp"
+
+namespace qanet {
+
+// The value of a metric (seg, mhd95, asd, nemhd, hd, mhd) in a metrics summary.
+inline std::optional<double> metric_value(const MetricSummary& m, const std::string& metric) {
+  if (metric == "seg") return m.seg;
+  if (metric == "mhd95") return m.mhd95;
+  if (metric == "asd") return m.asd;
+  if (metric == "nemhd") return m.nemhd;
+  if (metric == "hd") return m.hd;
+  if (metric == "mhd") return m.mhd;
+  throw InvalidArgument("unknown metric '" + metric + "' (seg, mhd95, asd, nemhd, hd or mhd)");
+}
+
+// The SIM+ median nucleus diameter (2 x 24.5 px), the scale the perturbation defaults suit.
+inline constexpr double reference_diameter = 49.0;
+
+// Perturbation sizes (elements, deformation, areas) scaled to cells `s` times the SIM+ size.
+inline PerturbOptions scale_perturbation(PerturbOptions p, double s) {
+  auto side = [&](Index v) { return std::max<Index>(1, static_cast<Index>(std::lround(static_cast<double>(v) * s))); };
+  p.small_side_min = side(p.small_side_min), p.small_side_max = std::max(p.small_side_min, side(p.small_side_max));
+  p.large_side_min = side(p.large_side_min), p.large_side_max = std::max(p.large_side_min, side(p.large_side_max));
+  p.large_cell_area = std::max<Index>(1, static_cast<Index>(std::lround(static_cast<double>(p.large_cell_area) * s * s)));
+  p.noise_amplitude *= s;
+  p.noise_sigma = std::max(1.0, p.noise_sigma * s);
+  p.bspline_inplane *= s;
+  return p;
+}
+
+// Simulator settings drawn per sample: sizes, shapes, densities, SNR, blur, texture and
+// background vary widely around cells of `diameter` px.
+template <int Dim>
+SimulationOptions<Dim> randomized_simulation(Rng& rng, const Shape<Dim>& patch, double diameter) {
+  SimulationOptions<Dim> s;
+  s.shape = patch;
+  s.radius_median = 0.5 * diameter * std::exp(rng.uniform(-0.2, 0.2));
+  s.radius_log_sd = rng.uniform(0.08, 0.3);
+  s.elongation_max = rng.uniform(1.1, 2.0);
+  s.irregularity = rng.uniform(0.02, 0.15);
+  s.coverage = rng.uniform(0.08, 0.45);
+  s.touching_fraction = rng.uniform(0.0, 0.5);
+  s.min_gap = rng.uniform(1.0, 5.0);
+  s.mitotic_fraction = rng.uniform(0.0, 0.12);
+  s.background = rng.uniform(20.0, 600.0);
+  s.camera_offset = s.background * rng.uniform(0.3, 0.95);
+  s.gradient = rng.uniform(0.0, 0.25);
+  s.snr = std::exp(rng.uniform(std::log(1.5), std::log(30.0)));
+  s.brightness_log_sd = rng.uniform(0.05, 0.45);
+  s.texture = rng.uniform(0.0, 1.0);
+  s.texture_scale = rng.uniform(2.0, 8.0) * diameter / reference_diameter * 2.0;
+  s.spots_max = static_cast<double>(rng.uniform_int(0, 6));
+  s.psf_sigma = rng.uniform(0.6, 3.0) * diameter / reference_diameter;
+  s.gain = rng.uniform(0.1, 1.0);
+  s.read_noise = rng.uniform(1.0, 8.0);
+  s.bit_depth = rng.bernoulli(0.2) ? 8 : 16;
+  if (s.bit_depth == 8) {  // keep an 8-bit camera out of saturation
+    s.background = rng.uniform(5.0, 60.0);
+    s.camera_offset = s.background * rng.uniform(0.3, 0.9);
+    s.gain = rng.uniform(0.02, 0.15);
+  }
+  return s;
+}
+
+template <int Dim>
+struct TrainingDataOptions {
+  Shape<Dim> patch;
+  std::string metric = "seg";
+  double target_diameter = 0;       // px; 0 = no scale normalisation
+  double simulate_fraction = 0.5;   // share of simulated samples when real frames exist
+  bool simulate = true;             // false: real frames only
+  PerturbOptions perturb;           // at the SIM+ scale; scaled to target_diameter
+};
+
+// Network-ready samples: (image, mask) patches, exact target.
+template <int Dim>
+class TrainingData {
+ public:
+  TrainingData(std::vector<AnnotatedFrame<Dim>> frames, TrainingDataOptions<Dim> opt) : opt_(std::move(opt)) {
+    metric_value(MetricSummary{}, opt_.metric);  // validates the name
+    const double s = opt_.target_diameter > 0 ? opt_.target_diameter / reference_diameter : 1.0;
+    so_.patch = opt_.patch;
+    so_.boundary_metrics = opt_.metric != "seg";
+    so_.perturb = scale_perturbation(opt_.perturb, s);
+    std::vector<std::pair<Image<float, Dim>, LabelImage<Dim>>> pairs;
+    for (auto& f : frames) {
+      const double factor = scale_factor_for(f.labels.cview(), opt_.target_diameter);
+      auto img = factor == 1.0 ? std::move(f.image) : rescale_linear(f.image.cview(), in_plane_factor<Dim>(factor));
+      auto lab = factor == 1.0 ? std::move(f.labels) : rescale_nearest(f.labels.cview(), in_plane_factor<Dim>(factor));
+      bool fits = true;
+      for (int a = 0; a < Dim; ++a) fits = fits && img.shape()[a] >= opt_.patch[a];
+      if (!fits) {
+        skipped_.push_back(f.labels_path.string() + " (" + img.shape().str() + " after rescaling, patch " +
+                           opt_.patch.str() + ")");
+        continue;
+      }
+      pairs.emplace_back(std::move(img), std::move(lab));
+    }
+    if (!pairs.empty()) real_ = std::make_unique<SampleGenerator<Dim>>(pairs, so_);
+    if (!real_ && !opt_.simulate) throw InvalidArgument("training data: no usable real frame and simulation off");
+    real_frames_ = pairs.size();
+  }
+
+  // Frames too small for the patch after rescaling (skipped, named for the user).
+  const std::vector<std::string>& skipped() const { return skipped_; }
+  std::size_t real_frames() const { return real_frames_; }
+  const TrainingDataOptions<Dim>& options() const { return opt_; }
+
+  // Sample `index` of stream `seed` with a defined target (indices whose metric is undefined,
+  // e.g. a distance with no matched pair, are replaced by draws from a side stream).
+  TrainingSample<Dim> sample(std::uint64_t seed, std::uint64_t index, double* target) const {
+    for (std::uint64_t attempt = 0;; ++attempt) {
+      const std::uint64_t i = attempt == 0 ? index : mix64(index ^ (attempt << 48));
+      TrainingSample<Dim> s = raw_sample(seed, i);
+      const auto v = metric_value(s.scores, opt_.metric);
+      if (v && std::isfinite(*v)) {
+        *target = *v;
+        return s;
+      }
+      if (attempt > 1000) throw Error("training data: no sample with a defined " + opt_.metric);
+    }
+  }
+
+ private:
+  TrainingSample<Dim> raw_sample(std::uint64_t seed, std::uint64_t index) const {
+    Rng rng = Rng::derive(seed, {0x7a11, index});
+    const bool sim = opt_.simulate && (!real_ || rng.uniform() < opt_.simulate_fraction);
+    if (!sim) return real_->sample(seed, index);
+    const double d = opt_.target_diameter > 0 ? opt_.target_diameter : reference_diameter;
+    SampleGenerator<Dim> g(randomized_simulation<Dim>(rng, opt_.patch, d), so_);
+    return g.sample(seed ^ 0x51u, index);
+  }
+
+  TrainingDataOptions<Dim> opt_;
+  SampleOptions<Dim> so_;
+  std::unique_ptr<SampleGenerator<Dim>> real_;
+  std::size_t real_frames_ = 0;
+  std::vector<std::string> skipped_;
+};
+
+}  // namespace qanet

@@ -3,3 +3,6 @@
 #include "qanet/core.hpp"
 #include "qanet/io.hpp"
 #include "qanet/metrics.hpp"
+#include "qanet/nn.hpp"
+#include "qanet/perturb.hpp"
+#include "qanet/simulate.hpp"

@@ -1,0 +1,8 @@
+#pragma once
+// qanet perturbation: realistic segmentation errors with exact scores (SPEC §6).
+#include "qanet/perturb/deformation.hpp"
+#include "qanet/perturb/morphology.hpp"
+#include "qanet/perturb/options.hpp"
+#include "qanet/perturb/pipeline.hpp"
+#include "qanet/perturb/topology.hpp"
+#include "qanet/perturb/samples.hpp"

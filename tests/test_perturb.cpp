@@ -1,0 +1,414 @@
+// Tests of the perturbation pipeline: box morphology against brute force, deformation fields,
+// topology errors, determinism and thread independence, label validity, edge cases, and the
+// spread of SEG over [0, 1] (scored by an independent brute-force SEG written here).
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <cstdio>
+#include <set>
+#include <sstream>
+
+#include <tbb/global_control.h>
+
+#include "qanet/core.hpp"
+#include "qanet/io/tiff.hpp"
+#include "qanet/perturb.hpp"
+#include "qanet/simulate.hpp"
+#include "support.hpp"
+
+using namespace qanet;
+
+namespace {
+
+// Brute-force box erosion/dilation: loops over the element at every pixel (the method the
+// library must NOT use), scipy conventions: erosion window [-c, k-1-c], dilation reflected.
+Image<std::uint8_t, 2> brute_box(const Image<std::uint8_t, 2>& m, Index k, bool erode, std::uint8_t border) {
+  Image<std::uint8_t, 2> out(m.shape(), 0);
+  const Index c = k / 2;
+  const Index lo = erode ? -c : -(k - 1 - c), hi = erode ? k - 1 - c : c;
+  for (Index y = 0; y < m.shape()[0]; ++y)
+    for (Index x = 0; x < m.shape()[1]; ++x) {
+      bool all = true, any = false;
+      for (Index dy = lo; dy <= hi; ++dy)
+        for (Index dx = lo; dx <= hi; ++dx) {
+          const Index yy = y + dy, xx = x + dx;
+          const bool in = yy >= 0 && xx >= 0 && yy < m.shape()[0] && xx < m.shape()[1];
+          const std::uint8_t v = in ? m(yy, xx) : (erode ? border : 0);
+          all = all && v;
+          any = any || v;
+        }
+      out(y, x) = erode ? all : any;
+    }
+  return out;
+}
+
+// Independent SEG: overlap counts in a std::map, CTC rule |g n p| > 0.5 |g|.
+template <int Dim>
+double brute_seg(const LabelImage<Dim>& gt, const LabelImage<Dim>& pred) {
+  std::map<Label, Index> ga;
+  std::map<std::pair<Label, Label>, Index> ov;
+  std::map<Label, Index> pa;
+  for (Index i = 0; i < gt.size(); ++i) {
+    if (gt[i]) ++ga[gt[i]];
+    if (pred[i]) ++pa[pred[i]];
+    if (gt[i] && pred[i]) ++ov[{gt[i], pred[i]}];
+  }
+  double sum = 0.0;
+  for (auto& [g, a] : ga)
+    for (auto& [k, n] : ov)
+      if (k.first == g && 2 * n > a) sum += double(n) / double(a + pa[k.second] - n);
+  return sum / double(ga.size());
+}
+
+template <int Dim>
+bool consecutive_labels(const LabelImage<Dim>& l) {
+  std::set<Label> s(l.begin(), l.end());
+  s.erase(0);
+  Label expect = 1;
+  for (Label v : s)
+    if (v != expect++) return false;
+  return true;
+}
+
+LabelImage<2> disc_image(Index h, Index w, const std::vector<std::array<double, 4>>& discs) {
+  LabelImage<2> l(Shape<2>(h, w));
+  for (const auto& d : discs)  // y, x, r, label
+    for (Index y = 0; y < h; ++y)
+      for (Index x = 0; x < w; ++x)
+        if ((y - d[0]) * (y - d[0]) + (x - d[1]) * (x - d[1]) <= d[2] * d[2]) l(y, x) = static_cast<Label>(d[3]);
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("box erosion and dilation equal brute force, odd and even sides, border values") {
+  Rng rng(3);
+  for (int trial = 0; trial < 30; ++trial) {
+    Image<std::uint8_t, 2> m(Shape<2>(rng.uniform_int(1, 23), rng.uniform_int(1, 31)), 0);
+    for (auto& v : m) v = rng.bernoulli(0.6);
+    for (Index k : {1, 2, 3, 4, 5, 8, 11}) {
+      for (std::uint8_t border : {std::uint8_t{0}, std::uint8_t{1}}) {
+        auto e = m;
+        erode_box(e.view(), k, border);
+        auto be = brute_box(m, k, true, border);
+        CHECK(std::equal(e.begin(), e.end(), be.begin()));
+      }
+      auto d = m;
+      dilate_box(d.view(), k);
+      auto bd = brute_box(m, k, false, 0);
+      CHECK(std::equal(d.begin(), d.end(), bd.begin()));
+    }
+  }
+  Image<std::uint8_t, 2> m(Shape<2>(4, 4), 1);
+  CHECK_THROWS_AS(erode_box(m.view(), 0), InvalidArgument);
+}
+
+TEST_CASE("3D box dilation of a single voxel is a cube") {
+  Image<std::uint8_t, 3> m(Shape<3>(9, 9, 9), 0);
+  m(4, 4, 4) = 1;
+  dilate_box(m.view(), 5);
+  Index n = 0;
+  for (Index z = 0; z < 9; ++z)
+    for (Index y = 0; y < 9; ++y)
+      for (Index x = 0; x < 9; ++x) {
+        const bool in = std::abs(z - 4) <= 2 && std::abs(y - 4) <= 2 && std::abs(x - 4) <= 2;
+        CHECK(bool(m(z, y, x)) == in);
+        n += m(z, y, x);
+      }
+  CHECK(n == 125);
+}
+
+TEST_CASE("per-instance morphology: erosion of a 9x9 square by 3 gives 7x7, labels kept") {
+  LabelImage<2> l(Shape<2>(20, 30));
+  for (Index y = 2; y < 11; ++y)
+    for (Index x = 2; x < 11; ++x) l(y, x) = 70000;
+  for (Index y = 5; y < 8; ++y)
+    for (Index x = 20; x < 23; ++x) l(y, x) = 9;
+  auto inst = detail::find_instances(l.cview());
+  REQUIRE(inst.size() == 2);
+  CHECK(inst[0].label == 9);
+  CHECK(inst[1].area == 81);
+  auto out = morph_instances(l.cview(), inst, {{MorphOp::dilation, 3}, {MorphOp::erosion, 3}});
+  Index a9 = 0, a7 = 0;
+  for (Label v : out) {
+    a9 += v == 9;
+    a7 += v == 70000;
+  }
+  CHECK(a7 == 49);
+  CHECK(a9 == 25);
+  // Cells cut by the border are not eroded from it.
+  LabelImage<2> b(Shape<2>(10, 10), 0);
+  for (Index y = 0; y < 5; ++y)
+    for (Index x = 0; x < 10; ++x) b(y, x) = 1;
+  auto bi = detail::find_instances(b.cview());
+  auto be = morph_instances(b.cview(), bi, {{MorphOp::erosion, 3}});
+  Index n = 0;
+  for (Label v : be) n += v == 1;
+  CHECK(n == 4 * 10);  // only the row facing the background goes
+}
+
+TEST_CASE("smoothed noise field: reference parameters give a coherent field of about 2 px sd") {
+  auto f = smoothed_noise_field(Shape<2>(256, 256), 512.0, 38.0, 11);
+  double s2 = 0.0, m = 0.0, dmax = 0.0;
+  for (Index i = 0; i < f[0].size(); ++i) {
+    m += f[0][i];
+    s2 += f[0][i] * f[0][i];
+    if (i % 256 != 255) dmax = std::max(dmax, double(std::abs(f[0][i + 1] - f[0][i])));
+  }
+  const double sd = std::sqrt(s2 / f[0].size());
+  // Theory (unbounded domain): sd = 512/sqrt(3) / (2 sqrt(pi) 38) = 2.19; reflected borders
+  // and one 256 px sample of a slowly varying field leave a broad range.
+  CHECK(sd > 0.5);
+  CHECK(sd < 6.0);
+  CHECK(dmax < 0.5);  // smooth: neighbours move together
+  // Three boxes match the Gaussian variance: sum of (w^2 - 1)/12 = sigma^2.
+  auto w = detail::gaussian_box_widths(38.0);
+  double var = 0;
+  for (Index v : w) var += (double(v) * v - 1) / 12.0;
+  CHECK(std::abs(std::sqrt(var) - 38.0) < 1.5);
+}
+
+TEST_CASE("B-spline field: bounded by the node displacements, constant nodes give a shift") {
+  auto f = bspline_field<3>(Shape<3>(10, 40, 50), Shape<3>(5, 6, 7), {1.0, 4.0, 4.0}, 5);
+  for (int a = 0; a < 3; ++a)
+    for (float v : f[a]) CHECK(std::abs(v) <= (a == 0 ? 1.0f : 4.0f) + 1e-5f);
+  // Partition of unity: upsampling constant nodes reproduces the constant.
+  Image<float, 2> nodes(Shape<2>(5, 6), 2.5f);
+  auto up = detail::bspline_upsample_axis(detail::bspline_upsample_axis(nodes, 1, 33), 0, 21);
+  for (float v : up) CHECK(v == doctest::Approx(2.5f));
+  // A uniform displacement of +2 in x moves a label two pixels.
+  LabelImage<2> l(Shape<2>(5, 10), 0);
+  l(2, 6) = 3;
+  DisplacementField<2> d;
+  d[0] = Image<float, 2>(l.shape(), 0.0f);
+  d[1] = Image<float, 2>(l.shape(), 2.0f);
+  auto w = warp_labels(l.cview(), d);
+  CHECK(w(2, 4) == 3);
+  CHECK(count_objects(w.cview()) == 1);
+}
+
+TEST_CASE("topology: merge p=1 joins touching cells, p=0 none; drop; split; spurious blobs") {
+  // Three cells in a row: 1|2 touch, 3 apart.
+  LabelImage<2> l(Shape<2>(10, 30), 0);
+  for (Index y = 2; y < 8; ++y) {
+    for (Index x = 2; x < 8; ++x) l(y, x) = 1;
+    for (Index x = 8; x < 14; ++x) l(y, x) = 2;
+    for (Index x = 20; x < 26; ++x) l(y, x) = 3;
+  }
+  auto pairs = adjacent_pairs(l.cview());
+  REQUIRE(pairs.size() == 1);
+  CHECK(pairs[0] == std::pair<Label, Label>(1, 2));
+  auto m = l;
+  CHECK(merge_adjacent(m, 1.0, 1) == 1);
+  CHECK(count_objects(m.cview()) == 2);
+  CHECK(m(4, 10) == 1);
+  auto m0 = l;
+  CHECK(merge_adjacent(m0, 0.0, 1) == 0);
+  CHECK(std::equal(m0.begin(), m0.end(), l.begin()));
+
+  auto d = l;
+  CHECK(drop_instances(d, detail::find_instances(d.cview()), 1.0, 2) == 3);
+  CHECK(count_objects(d.cview()) == 0);
+
+  auto s = l;
+  Label next = 4;
+  CHECK(split_instances(s, detail::find_instances(s.cview()), 1.0, 3, next) == 3);
+  CHECK(count_objects(s.cview()) == 6);
+  CHECK(next == 7);
+  Index before = 0, after = 0;
+  for (Index i = 0; i < l.size(); ++i) {
+    before += l[i] != 0;
+    after += s[i] != 0;
+  }
+  CHECK(before == after);  // a split moves voxels, never adds or removes them
+
+  auto b = l;
+  next = 4;
+  add_spurious_blobs(b, 5, 2.0, 9, next);
+  for (Index i = 0; i < l.size(); ++i)
+    if (l[i] != 0) CHECK(b[i] == l[i]);  // blobs only on background
+  CHECK(count_objects(b.cview()) > 3);
+}
+
+TEST_CASE("pipeline: same seed same bytes, independent of the thread count; GT untouched") {
+  auto sim = simulate_image(SimulationOptions<2>{}, 4, 0);
+  const auto gt_copy = sim.labels;
+  PerturbOptions opt;
+  std::vector<LabelImage<2>> one, two;
+  {
+    tbb::global_control c(tbb::global_control::max_allowed_parallelism, 1);
+    for (std::uint64_t s = 0; s < 6; ++s) one.push_back(perturb_labels(sim.labels.cview(), opt, s).labels);
+  }
+  {
+    tbb::global_control c(tbb::global_control::max_allowed_parallelism, 2);
+    for (std::uint64_t s = 0; s < 6; ++s) two.push_back(perturb_labels(sim.labels.cview(), opt, s).labels);
+  }
+  for (std::size_t k = 0; k < one.size(); ++k) {
+    CHECK(std::equal(one[k].begin(), one[k].end(), two[k].begin()));
+    CHECK(consecutive_labels(one[k]));
+  }
+  CHECK(!std::equal(one[0].begin(), one[0].end(), one[1].begin()));
+  CHECK(std::equal(gt_copy.begin(), gt_copy.end(), sim.labels.begin()));
+}
+
+TEST_CASE("pipeline: severity 0 is the identity up to relabelling; severity 1 is worse than 0.25") {
+  auto l = disc_image(120, 160, {{30, 30, 14, 500}, {30, 75, 15, 70000}, {80, 50, 18, 7}, {85, 120, 16, 12}});
+  auto r0 = perturb_labels_at(l.cview(), PerturbOptions{}, 0.0, 1);
+  CHECK(brute_seg(l, r0.labels) == doctest::Approx(1.0));
+  double lo = 0, hi = 0;
+  for (std::uint64_t s = 0; s < 40; ++s) {
+    lo += brute_seg(l, perturb_labels_at(l.cview(), PerturbOptions{}, 0.25, s).labels);
+    hi += brute_seg(l, perturb_labels_at(l.cview(), PerturbOptions{}, 1.0, s).labels);
+  }
+  CHECK(hi < lo);
+  CHECK_THROWS_AS(perturb_labels_at(l.cview(), PerturbOptions{}, 1.5, 1), InvalidArgument);
+  PerturbOptions bad;
+  bad.merge_probability = 2.0;
+  CHECK_THROWS_AS(perturb_labels(l.cview(), bad, 1), InvalidArgument);
+}
+
+TEST_CASE("edge cases: gaps, labels above 65535, empty, one-pixel cells, border cells, one cell filling the image") {
+  PerturbOptions opt;
+  // Gaps and huge labels.
+  auto l = disc_image(64, 64, {{20, 20, 8, 4000000000.0}, {45, 40, 9, 70001}, {10, 55, 5, 3}});
+  for (std::uint64_t s = 0; s < 10; ++s) {
+    auto r = perturb_labels(l.cview(), opt, s);
+    CHECK(consecutive_labels(r.labels));
+    CHECK(r.labels.shape() == l.shape());
+  }
+  // Empty mask: valid empty-or-blob output.
+  LabelImage<2> e(Shape<2>(32, 32), 0);
+  for (std::uint64_t s = 0; s < 5; ++s) CHECK(consecutive_labels(perturb_labels(e.cview(), opt, s).labels));
+  // Zero-size image.
+  LabelImage<2> z(Shape<2>(0, 5), 0);
+  CHECK(perturb_labels(z.cview(), opt, 1).labels.size() == 0);
+  // One-pixel cells, some on the border.
+  LabelImage<2> p(Shape<2>(16, 16), 0);
+  p(0, 0) = 1;
+  p(7, 7) = 2;
+  p(15, 3) = 3;
+  for (std::uint64_t s = 0; s < 20; ++s) CHECK(consecutive_labels(perturb_labels(p.cview(), opt, s).labels));
+  // One cell filling the image: dilation/closing cannot grow it, the result stays valid.
+  LabelImage<2> f(Shape<2>(40, 40), 9);
+  for (std::uint64_t s = 0; s < 20; ++s) {
+    auto r = perturb_labels(f.cview(), opt, s);
+    CHECK(consecutive_labels(r.labels));
+    CHECK(brute_seg(f, r.labels) >= 0.0);
+  }
+  // 1 x N and N x 1 images.
+  LabelImage<2> line(Shape<2>(1, 50), 0);
+  for (Index x = 10; x < 30; ++x) line(0, x) = 5;
+  for (std::uint64_t s = 0; s < 10; ++s) CHECK(consecutive_labels(perturb_labels(line.cview(), opt, s).labels));
+}
+
+TEST_CASE("3D pipeline: valid labels, deterministic, B-spline deformation") {
+  SimulationOptions<3> so;
+  so.shape = Shape<3>(16, 64, 64);
+  so.radius_median = 9.0;
+  auto sim = simulate_image(so, 2, 0);
+  REQUIRE(count_objects(sim.labels.cview()) > 0);
+  PerturbOptions opt;
+  auto a = perturb_labels(sim.labels.cview(), opt, 17);
+  auto b = perturb_labels(sim.labels.cview(), opt, 17);
+  CHECK(std::equal(a.labels.begin(), a.labels.end(), b.labels.begin()));
+  CHECK(consecutive_labels(a.labels));
+  double total = 0;
+  for (std::uint64_t s = 0; s < 10; ++s) total += brute_seg(sim.labels, perturb_labels(sim.labels.cview(), opt, s).labels);
+  CHECK(total / 10 < 0.99);
+  CHECK(total / 10 > 0.05);
+}
+
+// SEG histogram of n perturbed 256x256 patches, half from SIM+ ground truth (when present), half
+// (or all) from the simulator; every tenth of [0.1, 1] must hold at least 3%.
+void seg_histogram(int total) {
+  // Half from SIM+ ground truth (when present), half (or all) from the simulator.
+  std::vector<LabelImage<2>> sources;
+  for (std::uint64_t k = 0; k < 16; ++k) {
+    SimulationOptions<2> so;
+    so.shape = Shape<2>(256, 256);
+    auto s = simulate_image(so, 100, k);
+    if (count_objects(s.labels.cview()) > 0) sources.push_back(std::move(s.labels));
+  }
+  const auto simplus = testing::data_path("Fluo-N2DH-SIM+/01_GT/SEG");
+  std::vector<LabelImage<2>> real;
+  if (!simplus.empty()) {
+    for (int t : {0, 10, 20, 30, 40, 50, 60}) {
+      char name[64];
+      std::snprintf(name, sizeof name, "man_seg%03d.tif", t);
+      real.push_back(read_labels<2>(simplus / name));
+    }
+  } else {
+    MESSAGE("SIM+ ground truth absent: simulator patches only");
+  }
+  std::array<int, 10> hist{};
+  int n = 0;
+  PerturbOptions opt;
+  int from_real = 0;
+  for (std::uint64_t k = 0; n < total; ++k) {
+    Rng rng = Rng::derive(77, {k});
+    const bool use_real = !real.empty() && (k % 2 == 0);
+    const auto& src = use_real ? real[rng.uniform_int(0, Index(real.size()) - 1)]
+                               : sources[rng.uniform_int(0, Index(sources.size()) - 1)];
+    LabelImage<2> crop(Shape<2>(256, 256));
+    const Index y0 = rng.uniform_int(0, src.shape()[0] - 256), x0 = rng.uniform_int(0, src.shape()[1] - 256);
+    for (Index y = 0; y < 256; ++y)
+      for (Index x = 0; x < 256; ++x) crop(y, x) = src(y0 + y, x0 + x);
+    if (count_objects(crop.cview()) == 0) continue;
+    const double seg = brute_seg(crop, perturb_labels(crop.cview(), opt, rng()).labels);
+    ++hist[std::min(9, int(seg * 10))];
+    from_real += use_real;
+    ++n;
+  }
+  MESSAGE(n << " patches, " << from_real << " from SIM+ ground truth");
+  for (int b = 0; b < 10; ++b)
+    MESSAGE("SEG [" << b / 10.0 << ", " << (b + 1) / 10.0 << "): " << 100.0 * hist[b] / n << "%");
+  for (int b = 1; b < 10; ++b) CHECK(hist[b] * 100 >= 3 * n);
+}
+
+TEST_CASE("SEG of 1,000 perturbed 256x256 patches spreads: no tenth of [0.1, 1] under 3%") { seg_histogram(1000); }
+
+// The documented run of docs/perturbation.md (about 30 s): test_perturb -tc="*5?000*" --no-skip
+TEST_CASE("SEG of 5,000 perturbed 256x256 patches spreads" * doctest::skip()) { seg_histogram(5000); }
+
+TEST_CASE("sample generator: patches with cells, exact scores, deterministic, 2D real and simulated, 3D") {
+  SampleOptions<2> so;
+  so.patch = Shape<2>(96, 96);
+  SimulationOptions<2> sim;
+  sim.radius_median = 12.0;
+  SampleGenerator<2> gen(sim, so);
+  auto a = gen.batch(5, 0, 6);
+  auto b = gen.batch(5, 0, 6);
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    CHECK(a[k].image.shape() == so.patch);
+    CHECK(count_objects(a[k].gt.cview()) >= 1);
+    CHECK(std::equal(a[k].mask.begin(), a[k].mask.end(), b[k].mask.begin()));
+    CHECK(std::equal(a[k].image.begin(), a[k].image.end(), b[k].image.begin()));
+    REQUIRE(a[k].scores.seg.has_value());
+    CHECK(*a[k].scores.seg == doctest::Approx(brute_seg(a[k].gt, a[k].mask)));
+    CHECK(gen.sample(5, k).index == k);
+  }
+  // From a real-style pair: a big image with two cells; every patch must contain a cell.
+  auto l = disc_image(300, 300, {{40, 40, 10, 3}, {250, 260, 12, 9}});
+  Image<std::uint16_t, 2> img(l.shape(), 100);
+  for (Index i = 0; i < l.size(); ++i)
+    if (l[i]) img[i] = 200;
+  std::vector<std::pair<Image<std::uint16_t, 2>, LabelImage<2>>> pairs{{img, l}};
+  SampleGenerator<2> real(pairs, so);
+  for (std::uint64_t k = 0; k < 10; ++k) {
+    auto s = real.sample(1, k);
+    CHECK(count_objects(s.gt.cview()) >= 1);
+    for (Index i = 0; i < s.gt.size(); ++i) CHECK((s.gt[i] != 0) == (s.image[i] == 200.0f));  // aligned, flipped together
+  }
+  so.patch = Shape<2>(400, 40);
+  CHECK_THROWS_AS(SampleGenerator<2>(pairs, so), InvalidArgument);
+
+  SampleOptions<3> s3;
+  s3.patch = Shape<3>(12, 48, 48);
+  s3.boundary_metrics = false;
+  SimulationOptions<3> sim3;
+  sim3.radius_median = 8.0;
+  SampleGenerator<3> g3(sim3, s3);
+  auto t = g3.sample(2, 0);
+  CHECK(t.mask.shape() == s3.patch);
+  CHECK(*t.scores.seg == doctest::Approx(brute_seg(t.gt, t.mask)));
+}

@@ -27,6 +27,9 @@ TEST_CASE("views wrap caller memory without copies and reject bad spacing") {
   CHECK_THROWS_AS((ImageView<unsigned short, 2>(buf.data(), Shape<2>(3, 4), Spacing<2>{0.0, 1.0})),
                   InvalidArgument);
   CHECK_THROWS_AS((ImageView<unsigned short, 2>(nullptr, Shape<2>(3, 4))), InvalidArgument);
+  auto mv = make_view(buf.data(), Shape<2>(3, 4), {2.0, 0.5});
+  CHECK(mv.spacing()[0] == 2.0);
+  CHECK(mv(1, 2) == 7);
 }
 
 TEST_CASE("to_labels rejects negative, fractional and non-finite labels") {

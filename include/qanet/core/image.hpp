@@ -134,7 +134,8 @@ using LabelView = ImageView<const Label, Dim>;
 
 template <typename T, int Dim>
 ImageView<const T, Dim> make_view(const T* data, const Shape<Dim>& shape,
-                                  const Spacing<Dim>& spacing = unit_spacing<Dim>()) {
+                                  // non-deduced: Dim comes from the shape (std::array's size is size_t)
+                                  const std::common_type_t<Spacing<Dim>>& spacing = unit_spacing<Dim>()) {
   return {data, shape, spacing};
 }
 

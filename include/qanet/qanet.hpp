@@ -6,3 +6,4 @@
 #include "qanet/nn.hpp"
 #include "qanet/perturb.hpp"
 #include "qanet/simulate.hpp"
+#include "qanet/qa.hpp"

@@ -25,5 +25,8 @@ if(QANET_HAS_CUDA)
   add_library(qanet_cuda INTERFACE)
   add_library(qanet::cuda ALIAS qanet_cuda)
   target_link_libraries(qanet_cuda INTERFACE qanet CUDA::cudart CUDA::cublas cuDNN::cuDNN)
-  target_compile_definitions(qanet_cuda INTERFACE QANET_WITH_CUDA=1)
+  target_compile_definitions(qanet_cuda INTERFACE QANET_WITH_CUDA=1
+    # Eigen is host code in qanet; its own CUDA support only adds device-side warnings to nvcc.
+    $<$<COMPILE_LANGUAGE:CUDA>:EIGEN_NO_CUDA>)
+  target_compile_features(qanet_cuda INTERFACE cuda_std_17)
 endif()

@@ -7,12 +7,14 @@
 #include <fstream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "qanet/io/svg_plot.hpp"
 #include "qanet/nn/model_file.hpp"
 #include "qanet/qa/trainer.hpp"
 
@@ -30,7 +32,7 @@ struct Options {
   std::uint64_t seed = 1;
   double diameter = -1, lr = 1e-3, clip = 0, checkpoint_minutes = 5;
   long val_samples = 256, validate_every = 0;
-  bool quiet = false;
+  bool quiet = false, replot = false;
 };
 
 std::string hms(double s) {
@@ -40,13 +42,40 @@ std::string hms(double s) {
   return b;
 }
 
+// OUT.curve.svg from OUT.log.csv: training loss and validation MSE against the step.
+void write_training_curve(const fs::path& log, const fs::path& svg) {
+  std::ifstream in(log);
+  if (!in) throw qanet::IoError("cannot read the training log " + log.string());
+  qanet::PlotSeries loss{{}, {}, "training loss (mean since the last line)", "#1f77b4", true};
+  qanet::PlotSeries val{{}, {}, "validation MSE", "#d62728", true};
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    if (f.size() < 4) continue;
+    const double step = std::stod(f[0]);
+    loss.x.push_back(step), loss.y.push_back(std::stod(f[2]));
+    if (!f[3].empty()) val.x.push_back(step), val.y.push_back(std::stod(f[3]));
+  }
+  qanet::PlotOptions po;
+  po.title = "qanet train: " + log.filename().string();
+  po.x_label = "step";
+  po.y_label = "mean squared error";
+  po.y_min = 0;
+  qanet::write_file_atomic(svg, qanet::svg_plot({loss, val}, po));
+}
+
 template <int Dim>
 int train(const Options& o, const std::string& command_line) {
   using namespace qanet;
   nn::ModelConfig cfg = nn::model_preset(nn::parse_architecture(o.architecture), o.preset, Dim);
   Shape<Dim> patch;
   for (int a = 0; a < Dim; ++a) patch[a] = cfg.patch[static_cast<std::size_t>(a)];
-  const double diameter = o.diameter >= 0 ? o.diameter : (Dim == 2 ? static_cast<double>(patch[Dim - 1]) / 3.2 : 0.0);
+  // Objects are brought to about a third of the patch edge (in-plane), so every patch shows a
+  // few whole cells and their neighbours.
+  const double diameter = o.diameter >= 0 ? o.diameter : static_cast<double>(patch[Dim - 1]) / 3.2;
 
   // Real frames, split by sequence.
   std::vector<AnnotatedFile> files;
@@ -138,7 +167,7 @@ int train(const Options& o, const std::string& command_line) {
 
   nn::Network<float, Dim> net(cfg, o.seed);
   Trainer<Dim> trainer(net, data, topt);
-  const fs::path out = o.out, ckpt = o.out + ".ckpt", log = o.out + ".log.csv";
+  const fs::path out = o.out, ckpt = o.out + ".ckpt", log = o.out + ".log.csv", curve = o.out + ".curve.svg";
   if (!o.resume.empty()) {
     trainer.load_checkpoint(o.resume);
     std::fprintf(stderr, "qanet train: resumed %s at step %ld\n", o.resume.c_str(), trainer.step());
@@ -169,6 +198,7 @@ int train(const Options& o, const std::string& command_line) {
                diameter, data.real_frames(), simulate, topt.steps, topt.batch, steps_per_epoch,
                static_cast<long long>(val.size()));
 
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
   const bool append = !o.resume.empty() && fs::exists(log);
   std::ofstream csv(log, append ? std::ios::app : std::ios::trunc);
   if (!csv) throw IoError("cannot write the training log " + log.string());
@@ -182,6 +212,7 @@ int train(const Options& o, const std::string& command_line) {
         << (std::isfinite(p.best_val_mse) ? std::to_string(p.best_val_mse) : "") << ',' << p.lr << ','
         << p.samples_per_s << ',' << elapsed_before + p.seconds << '\n';
     csv.flush();
+    if (p.val_mse) write_training_curve(log, curve);
     if (o.quiet) return;
     const double left = static_cast<double>(p.steps - p.step) * static_cast<double>(topt.batch) / std::max(p.samples_per_s, 1e-9);
     std::fprintf(stderr, "epoch %.2f step %ld/%ld loss %.5f%s lr %.2e %.1f samples/s elapsed %s left %s\n", epoch,
@@ -239,7 +270,12 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--resume", o->resume, "Continue from a checkpoint (OUT.ckpt) of the same settings")
           ->check(CLI::ExistingFile);
       app.add_flag("--quiet", o->quiet, "No progress lines");
+      app.add_flag("--replot", o->replot, "Only redraw OUT.curve.svg from OUT.log.csv");
       return [o] {
+        if (o->replot) {
+          write_training_curve(o->out + ".log.csv", o->out + ".curve.svg");
+          return 0;
+        }
         const std::string& cmd = qanet::cli::invocation();
         return o->dim == 2 ? train<2>(*o, cmd) : train<3>(*o, cmd);
       };

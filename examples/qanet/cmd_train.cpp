@@ -237,6 +237,10 @@ int train(const Options& o, const std::string& command_line) {
   info.training = summary;
   trainer.save_checkpoint(ckpt, info);
   if (val.size() == 0) save_best();  // nothing to select on: the last model
+  // The model at the end of the schedule too, for comparison with the one chosen on validation.
+  summary["last_step"] = trainer.step();
+  info.training = summary;
+  nn::save_model(o.out + ".last.safetensors", net, info);
   std::fprintf(stderr, "qanet train: done; best validation MSE %.6f; model %s, checkpoint %s, log %s\n",
                trainer.best_val_mse(), out.c_str(), ckpt.c_str(), log.c_str());
   return 0;
@@ -246,7 +250,9 @@ qanet::cli::RegisterCommand registration{
     "train", "Train a QANet model on perturbed masks of annotated data and/or simulated images",
     [](CLI::App& app) {
       auto o = std::make_shared<Options>();
-      app.add_option("--out", o->out, "Model file to write (safetensors); also OUT.ckpt and OUT.log.csv")->required();
+      app.add_option("--out", o->out,
+                     "Model file (safetensors; the best on validation); also OUT.last.safetensors, OUT.ckpt, "
+                     "OUT.log.csv and OUT.curve.svg")->required();
       app.add_option("--metric", o->metric, "Target metric")->check(CLI::IsMember({"seg", "mhd95", "asd", "nemhd"}));
       app.add_option("--preset", o->preset, "Model size")->check(CLI::IsMember({"small", "paper"}));
       app.add_option("--architecture", o->architecture, "ribcage (QANet), siamese or naive (ablations)")

@@ -1,0 +1,20 @@
+#pragma once
+// The CPU neural-network engine: tensors, layers with explicit backward passes, the RibCage,
+// Siamese and Naive models, AdamW, gradient checking and safetensors model files.
+#include "qanet/nn/activation.hpp"
+#include "qanet/nn/batchnorm.hpp"
+#include "qanet/nn/block.hpp"
+#include "qanet/nn/concat.hpp"
+#include "qanet/nn/config.hpp"
+#include "qanet/nn/conv.hpp"
+#include "qanet/nn/gradcheck.hpp"
+#include "qanet/nn/init.hpp"
+#include "qanet/nn/layer.hpp"
+#include "qanet/nn/linear.hpp"
+#include "qanet/nn/loss.hpp"
+#include "qanet/nn/model_file.hpp"
+#include "qanet/nn/network.hpp"
+#include "qanet/nn/optim.hpp"
+#include "qanet/nn/pool.hpp"
+#include "qanet/nn/safetensors.hpp"
+#include "qanet/nn/tensor.hpp"

@@ -1,0 +1,120 @@
+#pragma once
+// Conv<T, Dim>: 3x3 (2D) or 3x3x3 (3D) convolution, stride 1, zero padding `pad` (0 = valid,
+// 1 = same), with bias. Weight shape [out, in, 3, 3(, 3)] as in PyTorch. Follows layer.hpp.
+
+#include <string>
+#include <vector>
+
+#include "qanet/nn/detail/conv_ops.hpp"
+#include "qanet/nn/layer.hpp"
+
+namespace qanet::nn {
+
+template <typename T, int Dim>
+class Conv {
+  static_assert(Dim == 2 || Dim == 3, "Conv is 2D or 3D");
+
+ public:
+  static constexpr Index kernel = 3;
+  Conv() = default;
+  Conv(Index in_channels, Index out_channels, Index pad = 0) { configure(in_channels, out_channels, pad); }
+
+  void configure(Index in_channels, Index out_channels, Index pad) {
+    if (in_channels < 1 || out_channels < 1 || pad < 0 || pad > 2)
+      throw InvalidArgument("Conv: channels must be positive and padding 0..2");
+    in_ = in_channels;
+    out_ = out_channels;
+    pad_ = pad;
+    TensorShape ws;
+    ws.rank = 2 + Dim;
+    ws.dims[0] = out_;
+    ws.dims[1] = in_;
+    for (int a = 0; a < Dim; ++a) ws.dims[2 + a] = kernel;
+    weight.reshape(ws);
+    bias.reshape({out_});
+  }
+
+  Index in_channels() const { return in_; }
+  Index out_channels() const { return out_; }
+  Index padding() const { return pad_; }
+  Index param_count() const { return weight.value.numel() + bias.value.numel(); }
+
+  // When false, backward computes parameter gradients only and returns an empty dx (the first
+  // layers of a network, whose input gradient nobody needs).
+  void set_need_input_grad(bool v) { need_dx_ = v; }
+
+  const Tensor<T>& forward(const Tensor<T>& x, Mode = Mode::train) {
+    if (x.rank() != 2 + Dim || x.dim(1) != in_)
+      throw InvalidArgument("Conv: expected input [N, " + std::to_string(in_) + ", spatial x" +
+                            std::to_string(Dim) + "], got " + x.shape().str());
+    x_ = &x;
+    geom_ = geometry(x.shape());
+    if (geom_.od() < 1 || geom_.oh() < 1 || geom_.ow() < 1)
+      throw InvalidArgument("Conv: input " + x.shape().str() + " is smaller than the kernel");
+    std::array<Index, Dim> so{};
+    if constexpr (Dim == 3) so = {geom_.od(), geom_.oh(), geom_.ow()};
+    else so = {geom_.oh(), geom_.ow()};
+    y_.reshape(activation_shape<Dim>(x.dim(0), out_, so));
+    detail::conv_forward<T>(x.data(), x.dim(0), geom_, weight.value.data(), bias.value.data(), out_,
+                            y_.data(), scratch_);
+    return y_;
+  }
+
+  // The output of the last forward.
+  const Tensor<T>& output() const { return y_; }
+
+  const Tensor<T>& backward(const Tensor<T>& dy) {
+    QANET_ASSERT(x_ != nullptr);
+    require_shape(dy, y_.shape(), "Conv::backward dy");
+    const Index n = x_->dim(0);
+    detail::conv_backward_filter<T>(x_->data(), dy.data(), n, geom_, out_, weight.grad.data(),
+                                    bias.grad.data(), partial_, scratch_);
+    if (!need_dx_) {
+      dx_.reshape(TensorShape{});
+      return dx_;
+    }
+    const Index K = geom_.kd * geom_.kh * geom_.kw;
+    flipped_.resize(static_cast<std::size_t>(out_ * in_ * K));
+    detail::flip_kernel(weight.value.data(), out_, in_, K, flipped_.data());
+    dx_.reshape(x_->shape());
+    detail::conv_backward_data<T>(dy.data(), n, geom_, flipped_.data(), out_, dx_.data(), scratch_);
+    return dx_;
+  }
+
+  void params(const std::string& prefix, std::vector<ParamRef<T>>& out) {
+    out.push_back({prefix + "weight", &weight.value, &weight.grad});
+    out.push_back({prefix + "bias", &bias.value, &bias.grad});
+  }
+  void buffers(const std::string&, std::vector<BufferRef<T>>&) {}
+
+  Parameter<T> weight, bias;
+
+ private:
+  detail::ConvGeom geometry(const TensorShape& s) const {
+    detail::ConvGeom g;
+    g.c = in_;
+    if constexpr (Dim == 3) {
+      g.d = s[2];
+      g.h = s[3];
+      g.w = s[4];
+      g.kd = kernel;
+      g.pd = pad_;
+    } else {
+      g.h = s[2];
+      g.w = s[3];
+    }
+    g.kh = g.kw = kernel;
+    g.ph = g.pw = pad_;
+    return g;
+  }
+
+  Index in_ = 0, out_ = 0, pad_ = 0;
+  bool need_dx_ = true;
+  const Tensor<T>* x_ = nullptr;
+  detail::ConvGeom geom_;
+  Tensor<T> y_, dx_;
+  std::vector<T> flipped_, partial_;
+  detail::ColScratch<T> scratch_;
+};
+
+}  // namespace qanet::nn

@@ -52,14 +52,16 @@ template <int Dim>
 class Assessor {
  public:
   explicit Assessor(std::filesystem::path model) : path_(std::move(model)) {
-    auto net = std::make_unique<nn::Network<float, Dim>>(nn::load_model<float, Dim>(path_, &info_));
-    pool_.push_back(std::move(net));
+    // The loaded network is kept unused as the template of every further one: concurrent calls
+    // copy it instead of reading the file again (which may have changed or gone since).
+    proto_ = std::make_unique<const nn::Network<float, Dim>>(nn::load_model<float, Dim>(path_, &info_));
+    pool_.push_back(std::make_unique<nn::Network<float, Dim>>(*proto_));
     const auto& t = info_.training;
     target_diameter_ = t.is_object() && t.contains("target_diameter") && t["target_diameter"].is_number()
                            ? t["target_diameter"].template get<double>()
                            : 0.0;
     for (int a = 0; a < Dim; ++a) patch_[a] = info_.config.patch.at(static_cast<std::size_t>(a));
-    min_extent_ = pool_.front()->min_input_extent();
+    min_extent_ = proto_->min_input_extent();
   }
 
   const nn::ModelInfo& info() const { return info_; }
@@ -92,6 +94,9 @@ class Assessor {
       if (Dim == 3 && a == 0 && opt.patch > 0) patch[a] = std::min(opt.patch, patch_[0]);
       patch[a] = std::max(patch[a], min_extent_);
       stride[a] = opt.stride > 0 ? opt.stride : std::max<Index>(1, patch[a] / 2);
+      // The z patch of a 3D model is capped at its training depth: a larger in-plane stride
+      // would leave planes that no patch covers.
+      if (Dim == 3 && a == 0) stride[a] = std::min(stride[a], patch[a]);
     }
     auto tiles = make_tiles<Dim>(img.shape(), patch, stride);
 
@@ -140,7 +145,9 @@ class Assessor {
     flush(jobs);
     double wsum = 0, s = 0;
     for (const auto& p : out.patches) wsum += static_cast<double>(p.objects), s += p.score * static_cast<double>(p.objects);
-    out.score = wsum > 0 ? s / wsum : 0.0;
+    if (!(wsum > 0))  // objects lost by shrinking (e.g. a tiny --scale): nothing was assessed
+      throw UndefinedValue("assess: no object of the mask is left after rescaling by " + std::to_string(out.scale));
+    out.score = s / wsum;
     return out;
   }
 
@@ -221,7 +228,7 @@ class Assessor {
         return n;
       }
     }
-    return std::make_unique<nn::Network<float, Dim>>(nn::load_model<float, Dim>(path_));
+    return std::make_unique<nn::Network<float, Dim>>(*proto_);
   }
   void give_back(std::unique_ptr<nn::Network<float, Dim>> n) const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -233,6 +240,7 @@ class Assessor {
   double target_diameter_ = 0;
   std::array<Index, Dim> patch_{};
   Index min_extent_ = 1;
+  std::unique_ptr<const nn::Network<float, Dim>> proto_;
   mutable std::mutex mutex_;
   mutable std::vector<std::unique_ptr<nn::Network<float, Dim>>> pool_;
 };

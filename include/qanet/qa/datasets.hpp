@@ -35,7 +35,11 @@ inline std::vector<AnnotatedFile> find_annotated_files(const std::filesystem::pa
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw IoError("training data " + root.string() + ": not a folder");
-  const std::string base = root.filename().empty() ? root.parent_path().filename().string() : root.filename().string();
+  // Names come from the absolute, normalised path: "01", "01/" and "." (inside 01) name the
+  // same sequence ("DS/01"), which --val-sequence and the split rely on.
+  fs::path named = fs::absolute(root, ec).lexically_normal();
+  if (named.filename().empty()) named = named.parent_path();  // a trailing separator
+  const std::string base = named.filename().string();
   std::vector<AnnotatedFile> out;
   // StarDist layout.
   if (fs::is_directory(root / "images", ec) && fs::is_directory(root / "masks", ec)) {
@@ -46,8 +50,8 @@ inline std::vector<AnnotatedFile> find_annotated_files(const std::filesystem::pa
     }
   }
   // CTC layout: `root` is one sequence NN (next to NN_GT/SEG), or holds sequences NN.
-  const std::string own = root.filename().empty() ? root.parent_path().filename().string() : root.filename().string();
-  const fs::path parent = root.filename().empty() ? root.parent_path().parent_path() : root.parent_path();
+  const std::string& own = base;
+  const fs::path parent = named.parent_path();
   if (own.size() == 2 && std::isdigit(static_cast<unsigned char>(own[0])) &&
       std::isdigit(static_cast<unsigned char>(own[1])) && fs::is_directory(parent / (own + "_GT") / "SEG", ec)) {
     const auto images = list_ctc_images(root);

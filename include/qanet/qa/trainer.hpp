@@ -75,6 +75,9 @@ class Trainer {
   Trainer(nn::Network<float, Dim>& net, const TrainingData<Dim>& data, TrainerOptions opt)
       : net_(net), data_(data), opt_(opt), adamw_(net.params(), opt.adamw) {
     if (opt_.batch < 1 || opt_.steps < 1) throw InvalidArgument("trainer: batch and steps must be >= 1");
+    // Both are divisors in run(): 0 would crash (integer division by zero), not just log less.
+    if (opt_.validate_every < 1 || opt_.log_every < 1)
+      throw InvalidArgument("trainer: validate_every and log_every must be >= 1");
     if (opt_.warmup < 0) opt_.warmup = opt_.steps / 10;
     std::array<Index, Dim> sp;
     for (int a = 0; a < Dim; ++a) sp[a] = data.options().patch[a];
@@ -171,6 +174,7 @@ class Trainer {
     f.metadata["checkpoint_seed"] = std::to_string(opt_.seed);
     f.metadata["checkpoint_steps"] = std::to_string(opt_.steps);
     f.metadata["checkpoint_batch"] = std::to_string(opt_.batch);
+    f.metadata["checkpoint_data"] = data_settings();
     const auto params = net_.params();
     for (std::size_t k = 0; k < params.size(); ++k) {
       f.tensors[params[k].name].assign(*params[k].value);
@@ -199,6 +203,10 @@ class Trainer {
       throw InvalidArgument(what + ": checkpoint of a run with seed " + meta("checkpoint_seed") + ", " +
                             meta("checkpoint_steps") + " steps, batch " + meta("checkpoint_batch") +
                             "; resume with the same settings");
+    // The training stream must be the same too (metric, patch, scale, simulation share).
+    if (auto it = f.metadata.find("checkpoint_data"); it != f.metadata.end() && it->second != data_settings())
+      throw InvalidArgument(what + ": checkpoint of a run with training data " + it->second + ", this run has " +
+                            data_settings() + "; resume with the same settings");
     auto take = [&](const std::string& name, nn::Tensor<float>& dst) {
       auto it = f.tensors.find(name);
       if (it == f.tensors.end() || it->second.shape() != dst.shape())
@@ -222,6 +230,18 @@ class Trainer {
   }
 
  private:
+  // What defines the training stream besides the seed (checked on resumption).
+  std::string data_settings() const {
+    const auto& d = data_.options();
+    return nlohmann::json{{"metric", d.metric},
+                          {"patch", d.patch.str()},
+                          {"target_diameter", d.target_diameter},
+                          {"simulate", d.simulate},
+                          {"simulate_fraction", d.simulate_fraction},
+                          {"real_frames", data_.real_frames()}}
+        .dump();
+  }
+
   // Batch of step s: samples s*B .. s*B+B-1 of the training stream, made in parallel.
   void load_batch(long s) {
     const std::uint64_t first = static_cast<std::uint64_t>(s) * static_cast<std::uint64_t>(opt_.batch);

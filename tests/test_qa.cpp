@@ -1,0 +1,1141 @@
+// Tests of the user-facing scoring and training layer (qa/): the Assessor against a brute-force
+// recomputation with the same network, TrainingData determinism and targets, exact resumption
+// of the Trainer, the annotated-data finder, and the train / score / evaluate commands.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "qanet/io.hpp"
+#include "qanet/metrics.hpp"
+#include "qanet/nn/model_file.hpp"
+#include "qanet/qa/assessor.hpp"
+#include "qanet/qa/datasets.hpp"
+#include "qanet/qa/trainer.hpp"
+#include "qanet/qa/training_data.hpp"
+#include "qanet/simulate.hpp"
+#include "support.hpp"
+
+using namespace qanet;
+using qanet::testing::run_command;
+using qanet::testing::TempDir;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The smallest useful RibCage: one or two channels per block, one hidden FC of 4. 2D valid
+// convolutions need 46 px (Network::min_input_extent), 3D same-padded ones 16.
+template <int Dim>
+nn::ModelConfig tiny_config(nn::InputEncoding enc = nn::InputEncoding::trinary) {
+  nn::ModelConfig c;
+  c.architecture = nn::Architecture::ribcage;
+  c.preset = "tiny";
+  c.dim = Dim;
+  c.widths = {1, 2, 2, 2, 2};
+  c.head = {4};
+  c.padding = Dim == 3 ? 1 : 0;
+  c.patch = Dim == 3 ? std::vector<Index>{16, 24, 24} : std::vector<Index>{48, 48};
+  c.encoding = enc;
+  return c;
+}
+
+// A tiny model file whose output sits inside (0, 1) for SEG: the last bias is moved to 0.5 so
+// that clamping does not hide differences between patches.
+template <int Dim>
+void write_tiny_model(const fs::path& path, double target_diameter = 0, std::uint64_t seed = 11,
+                      nn::InputEncoding enc = nn::InputEncoding::trinary) {
+  nn::Network<float, Dim> net(tiny_config<Dim>(enc), seed);
+  auto params = net.params();
+  for (auto& p : params)
+    if (p.name == "head.1.bias") (*p.value)[0] = 0.5f;
+  nn::ModelInfo info;
+  info.metric = "seg";
+  if (target_diameter > 0) info.training = {{"target_diameter", target_diameter}};
+  nn::save_model(path, net, info);
+}
+
+// An image with bright discs (or balls) of the given labels on a noisy background.
+template <int Dim>
+struct Scene {
+  Image<float, Dim> image;
+  LabelImage<Dim> labels;
+};
+
+struct Blob {
+  std::array<double, 3> centre;  // z, y, x (z ignored in 2D)
+  double radius;
+  Label label;
+};
+
+template <int Dim>
+Scene<Dim> make_scene(const Shape<Dim>& shape, const std::vector<Blob>& blobs, std::uint64_t seed) {
+  Scene<Dim> s{Image<float, Dim>(shape), LabelImage<Dim>(shape)};
+  Rng rng(seed);
+  for (Index i = 0; i < shape.size(); ++i) {
+    const auto p = shape.coords(i);
+    double v = 100.0 + 10.0 * rng.normal();
+    for (const Blob& b : blobs) {
+      double d2 = 0;
+      for (int a = 0; a < Dim; ++a) {
+        const double c = b.centre[static_cast<std::size_t>(3 - Dim + a)];
+        d2 += (static_cast<double>(p[a]) - c) * (static_cast<double>(p[a]) - c);
+      }
+      if (d2 <= b.radius * b.radius) {
+        s.labels[i] = b.label;
+        v += 150.0 + 20.0 * static_cast<double>(b.label % 3);
+      }
+    }
+    s.image[i] = static_cast<float>(v);
+  }
+  return s;
+}
+
+// Tile starts written out independently of qa/tiling.hpp: 0, s, 2s, ... while a patch does not
+// reach the end, then one patch flush with the end; a single 0 when the axis is not longer.
+std::vector<Index> starts(Index n, Index patch, Index stride) {
+  if (n <= patch) return {0};
+  std::vector<Index> s;
+  for (Index p = 0; p + patch < n; p += stride) s.push_back(p);
+  if (s.back() != n - patch) s.push_back(n - patch);
+  return s;
+}
+
+// The patch of (img, lab) at `o` of extent `size`; outside the image, the image repeats its
+// edge and the labels are background.
+template <int Dim>
+std::pair<Image<float, Dim>, LabelImage<Dim>> crop(const Image<float, Dim>& img, const LabelImage<Dim>& lab,
+                                                   const std::array<Index, Dim>& o, const std::array<Index, Dim>& size) {
+  Shape<Dim> ps(size);
+  Image<float, Dim> pi(ps);
+  LabelImage<Dim> pl(ps);
+  for (Index i = 0; i < ps.size(); ++i) {
+    auto q = ps.coords(i);
+    bool inside = true;
+    for (int a = 0; a < Dim; ++a) {
+      q[a] += o[a];
+      if (q[a] >= img.shape()[a]) inside = false, q[a] = img.shape()[a] - 1;
+    }
+    pi[i] = img.at(q);
+    pl[i] = inside ? lab.at(q) : 0;
+  }
+  return {std::move(pi), std::move(pl)};
+}
+
+template <int Dim>
+double network_score(nn::Network<float, Dim>& net, const Image<float, Dim>& pi, const LabelImage<Dim>& pl,
+                     nn::InputEncoding enc) {
+  std::array<Index, Dim> sp;
+  for (int a = 0; a < Dim; ++a) sp[a] = pi.shape()[a];
+  nn::Tensor<float> xi(nn::activation_shape<Dim>(1, 1, sp)), xs(xi.shape());
+  fill_network_inputs(xi, xs, 0, pi.cview(), pl.cview(), enc);
+  return static_cast<double>(net.forward(xi, xs, nn::Mode::infer)[0]);
+}
+
+template <int Dim>
+struct BrutePatch {
+  std::array<Index, Dim> origin;
+  Index objects;
+  double score;
+};
+
+// Every patch of the grid, one at a time through `net`; patches without an object are skipped,
+// the others weighted by their number of distinct labels.
+template <int Dim>
+std::pair<double, std::vector<BrutePatch<Dim>>> brute_force(nn::Network<float, Dim>& net, const Image<float, Dim>& img,
+                                                             const LabelImage<Dim>& lab, const std::array<Index, Dim>& patch,
+                                                             const std::array<Index, Dim>& stride) {
+  std::array<std::vector<Index>, Dim> st;
+  for (int a = 0; a < Dim; ++a) st[a] = starts(img.shape()[a], patch[a], stride[a]);
+  std::vector<BrutePatch<Dim>> out;
+  double s = 0, w = 0;
+  std::array<std::size_t, Dim> k{};
+  while (true) {
+    std::array<Index, Dim> o;
+    for (int a = 0; a < Dim; ++a) o[a] = st[a][k[a]];
+    auto [pi, pl] = crop<Dim>(img, lab, o, patch);
+    std::set<Label> distinct(pl.begin(), pl.end());
+    distinct.erase(0);
+    if (!distinct.empty()) {
+      const double v = std::clamp(network_score(net, pi, pl, net.config().encoding), 0.0, 1.0);
+      out.push_back({o, static_cast<Index>(distinct.size()), v});
+      s += v * static_cast<double>(distinct.size());
+      w += static_cast<double>(distinct.size());
+    }
+    int a = Dim - 1;
+    while (a >= 0 && ++k[a] == st[a].size()) k[a--] = 0;
+    if (a < 0) break;
+  }
+  return {s / w, out};
+}
+
+// Seven discs spread unevenly over a 100 x 90 image (the lower right is empty).
+Scene<2> scene_2d(std::uint64_t seed = 5) {
+  return make_scene<2>(Shape<2>(100, 90),
+                       {{{0, 12, 12}, 7, 3},
+                        {{0, 15, 40}, 6, 9},
+                        {{0, 30, 20}, 8, 4},
+                        {{0, 40, 45}, 5, 17},
+                        {{0, 60, 10}, 7, 2},
+                        {{0, 70, 30}, 6, 5},
+                        {{0, 20, 70}, 5, 8}},
+                       seed);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------- Assessor
+
+TEST_CASE("Assessor: object-weighted tiles equal a brute-force recomputation, empty tiles skipped") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "m.safetensors");
+  const Assessor<2> assessor(dir / "m.safetensors");
+  CHECK(assessor.training_patch() == std::array<Index, 2>{48, 48});
+  CHECK(assessor.higher_is_better());
+  auto net = nn::load_model<float, 2>(dir / "m.safetensors");
+  const Scene<2> sc = scene_2d();
+
+  // 100 x 90 with 48-px patches and the default stride 24: rows {0, 24, 48, 52}, columns
+  // {0, 24, 42}; the tiles at (48|52, 42) hold no object.
+  CHECK(starts(100, 48, 24) == std::vector<Index>{0, 24, 48, 52});
+  CHECK(starts(90, 48, 24) == std::vector<Index>{0, 24, 42});
+  AssessOptions opt;
+  opt.rescale = false;
+  const auto a = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
+  const auto [score, patches] = brute_force<2>(net, sc.image, sc.labels, {48, 48}, {24, 24});
+  CHECK(a.objects == 7);
+  CHECK(a.scale == 1.0);
+  REQUIRE(a.patches.size() == patches.size());
+  CHECK(patches.size() < 12);  // some tiles are empty and carry no weight
+  std::set<double> distinct_scores;
+  std::set<Index> distinct_weights;
+  for (std::size_t i = 0; i < patches.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a.patches[i].origin == patches[i].origin);
+    CHECK(a.patches[i].size == std::array<Index, 2>{48, 48});
+    CHECK(a.patches[i].objects == patches[i].objects);
+    CHECK(a.patches[i].score == doctest::Approx(patches[i].score).epsilon(1e-5));
+    CHECK(patches[i].score > 0.0);
+    CHECK(patches[i].score < 1.0);
+    distinct_scores.insert(patches[i].score);
+    distinct_weights.insert(patches[i].objects);
+  }
+  // The test can only fail when the weighting matters: scores and weights must vary.
+  CHECK(distinct_scores.size() > 3);
+  CHECK(distinct_weights.size() > 1);
+  CHECK(a.score == doctest::Approx(score).epsilon(1e-5));
+  double plain_mean = 0;
+  for (const auto& p : patches) plain_mean += p.score / static_cast<double>(patches.size());
+  CHECK(std::abs(score - plain_mean) > 1e-7);
+
+  // A batch of one gives the same patches as batches of 16.
+  opt.batch = 1;
+  const auto b = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
+  CHECK(b.score == doctest::Approx(a.score).epsilon(1e-5));
+
+  // An explicit stride.
+  opt.batch = 16;
+  opt.stride = 40;
+  const auto c = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
+  const auto [score40, patches40] = brute_force<2>(net, sc.image, sc.labels, {48, 48}, {40, 40});
+  CHECK(c.patches.size() == patches40.size());
+  CHECK(c.score == doctest::Approx(score40).epsilon(1e-5));
+}
+
+TEST_CASE("Assessor: rescaling by the measured object diameter, patches mapped back to the caller's image") {
+  TempDir dir;
+  // Discs of radii 5 to 8 (median equivalent diameter about 13 px) scored by a model trained
+  // at 24 px are enlarged by 24 / median.
+  write_tiny_model<2>(dir / "m.safetensors", 24.0);
+  const Assessor<2> assessor(dir / "m.safetensors");
+  CHECK(assessor.target_diameter() == 24.0);
+  auto net = nn::load_model<float, 2>(dir / "m.safetensors");
+  const Scene<2> sc = make_scene<2>(Shape<2>(50, 45),
+                                    {{{0, 8, 8}, 5, 1}, {{0, 10, 30}, 6, 2}, {{0, 30, 12}, 7, 3}, {{0, 38, 36}, 8, 4}}, 3);
+  std::map<Label, Index> area;
+  for (Label v : sc.labels)
+    if (v) ++area[v];
+  std::vector<double> d;
+  for (const auto& [l, n] : area) d.push_back(2.0 * std::sqrt(static_cast<double>(n) / M_PI));
+  std::sort(d.begin(), d.end());
+  const double median = 0.5 * (d[1] + d[2]);
+  const auto a = assessor.assess(sc.image.cview(), sc.labels.cview());
+  CHECK(a.scale == doctest::Approx(24.0 / median).epsilon(1e-12));
+
+  // An explicit factor 2: the image becomes 100 x 90, tiled as in the brute-force case above,
+  // and every patch is reported in the caller's pixels (origins halved, 24 px wide).
+  AssessOptions opt;
+  opt.scale = 2.0;
+  const auto b = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
+  CHECK(b.scale == 2.0);
+  const auto img2 = rescale_linear(sc.image.cview(), {2.0, 2.0});
+  const auto lab2 = rescale_nearest(sc.labels.cview(), {2.0, 2.0});
+  REQUIRE(img2.shape() == Shape<2>(100, 90));
+  const auto [score, patches] = brute_force<2>(net, img2, lab2, {48, 48}, {24, 24});
+  REQUIRE(b.patches.size() == patches.size());
+  for (std::size_t i = 0; i < patches.size(); ++i) {
+    CAPTURE(i);
+    CHECK(b.patches[i].origin[0] == patches[i].origin[0] / 2);
+    CHECK(b.patches[i].origin[1] == patches[i].origin[1] / 2);
+    CHECK(b.patches[i].size == std::array<Index, 2>{24, 24});
+    for (int ax = 0; ax < 2; ++ax) CHECK(b.patches[i].origin[ax] + b.patches[i].size[ax] <= sc.image.shape()[ax]);
+    CHECK(b.patches[i].score == doctest::Approx(patches[i].score).epsilon(1e-5));
+  }
+  CHECK(b.score == doctest::Approx(score).epsilon(1e-5));
+  CHECK(b.objects == 4);
+
+  // Shrinking by 2: 25 x 23 is smaller than a patch, so one padded patch covers everything.
+  opt.scale = 0.5;
+  const auto c = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
+  REQUIRE(c.patches.size() == 1);
+  CHECK(c.patches[0].origin == std::array<Index, 2>{0, 0});
+  CHECK(c.patches[0].size == std::array<Index, 2>{50, 45});
+
+  // rescale = false ignores the model's diameter.
+  AssessOptions none;
+  none.rescale = false;
+  CHECK(assessor.assess(sc.image.cview(), sc.labels.cview(), none).scale == 1.0);
+}
+
+TEST_CASE("Assessor: whole-image mode and images smaller than a patch") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "m.safetensors");
+  const Assessor<2> assessor(dir / "m.safetensors");
+  auto net = nn::load_model<float, 2>(dir / "m.safetensors");
+  const Scene<2> sc = scene_2d(8);
+
+  AssessOptions whole;
+  whole.patch = 0;
+  whole.rescale = false;
+  const auto a = assessor.assess(sc.image.cview(), sc.labels.cview(), whole);
+  REQUIRE(a.patches.size() == 1);
+  CHECK(a.patches[0].origin == std::array<Index, 2>{0, 0});
+  CHECK(a.patches[0].size == std::array<Index, 2>{100, 90});
+  CHECK(a.patches[0].objects == 7);
+  const double direct = std::clamp(network_score(net, sc.image, sc.labels, nn::InputEncoding::trinary), 0.0, 1.0);
+  CHECK(a.score == doctest::Approx(direct).epsilon(1e-5));
+
+  // A 30 x 40 crop: one 48 x 48 patch, the image repeating its edge, no labels outside.
+  const auto [small_img, small_lab] = crop<2>(sc.image, sc.labels, {0, 0}, {30, 40});
+  std::set<Label> objs(small_lab.begin(), small_lab.end());
+  objs.erase(0);
+  REQUIRE(!objs.empty());
+  AssessOptions def;
+  def.rescale = false;
+  const auto b = assessor.assess(small_img.cview(), small_lab.cview(), def);
+  REQUIRE(b.patches.size() == 1);
+  CHECK(b.patches[0].size == std::array<Index, 2>{30, 40});
+  CHECK(b.objects == static_cast<Index>(objs.size()));
+  const auto [padded_img, padded_lab] = crop<2>(small_img, small_lab, {0, 0}, {48, 48});
+  CHECK(padded_img(47, 47) == small_img(29, 39));
+  const double expect = std::clamp(network_score(net, padded_img, padded_lab, nn::InputEncoding::trinary), 0.0, 1.0);
+  CHECK(b.score == doctest::Approx(expect).epsilon(1e-5));
+  // Whole-image mode on an image smaller than the network accepts pads the same way.
+  const auto c = assessor.assess(small_img.cview(), small_lab.cview(), whole);
+  CHECK(c.score == doctest::Approx(expect).epsilon(1e-5));
+}
+
+TEST_CASE("Assessor: empty masks, shape mismatches and bad labels are clear errors") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "m.safetensors");
+  const Assessor<2> assessor(dir / "m.safetensors");
+  Image<float, 2> img(Shape<2>(60, 60), 1.0f);
+  LabelImage<2> empty(Shape<2>(60, 60));
+  CHECK_THROWS_AS(assessor.assess(img.cview(), empty.cview()), UndefinedValue);
+  LabelImage<2> other(Shape<2>(60, 61), 1);
+  CHECK_THROWS_WITH_AS(assessor.assess(img.cview(), other.cview()), doctest::Contains("60x61"), InvalidArgument);
+  Image<std::int32_t, 2> negative(Shape<2>(60, 60), 0);
+  negative(3, 3) = -2;
+  CHECK_THROWS_AS(assessor.assess(img.cview(), negative.cview()), InvalidArgument);
+  Image<float, 2> none;
+  LabelImage<2> none_lab;
+  CHECK_THROWS_AS(assessor.assess(none.cview(), none_lab.cview()), InvalidArgument);
+  // One-pixel objects that an explicit 1/8 shrink loses: nothing is assessed, so no score
+  // (not a score of 0). The nearest-neighbour shrink of 60 px to 8 samples rows/columns 3, 11, ...
+  LabelImage<2> dots(Shape<2>(60, 60));
+  dots(1, 1) = 4;
+  dots(5, 6) = 9;
+  AssessOptions shrink;
+  shrink.scale = 0.125;
+  CHECK_THROWS_AS(assessor.assess(img.cview(), dots.cview(), shrink), UndefinedValue);
+  // A model of the other dimension, and a file that is no model.
+  CHECK_THROWS_AS(Assessor<3>(dir / "m.safetensors"), IoError);
+  std::ofstream(dir / "junk.safetensors") << "not a model";
+  CHECK_THROWS_WITH_AS(Assessor<2>(dir / "junk.safetensors"), doctest::Contains("junk.safetensors"), IoError);
+}
+
+TEST_CASE("Assessor: concurrent assess() calls on one Assessor give exactly the serial results") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "m.safetensors", 14.0);
+  const Assessor<2> assessor(dir / "m.safetensors");
+  std::vector<Scene<2>> scenes;
+  for (std::uint64_t s = 0; s < 4; ++s) scenes.push_back(scene_2d(100 + s));
+  std::vector<AssessOptions> opts(3);
+  opts[1].rescale = false;
+  opts[2].patch = 0;
+  std::vector<double> serial;
+  for (const auto& sc : scenes)
+    for (const auto& o : opts) serial.push_back(assessor.assess(sc.image.cview(), sc.labels.cview(), o).score);
+  // The model file goes away: a loaded Assessor must not need it any more.
+  fs::remove(dir / "m.safetensors");
+
+  const int threads = 4, rounds = 3;
+  std::vector<std::vector<double>> got(threads);
+  std::vector<std::string> errors(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        for (int r = 0; r < rounds; ++r)
+          for (std::size_t k = 0; k < serial.size(); ++k) {
+            // Each thread walks the list from its own offset so that different work overlaps.
+            const std::size_t i = (k + static_cast<std::size_t>(t) * 5) % serial.size();
+            const auto& sc = scenes[i / opts.size()];
+            got[static_cast<std::size_t>(t)].push_back(
+                assessor.assess(sc.image.cview(), sc.labels.cview(), opts[i % opts.size()]).score);
+          }
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(t)] = e.what();
+      }
+    });
+  for (auto& th : pool) th.join();
+  for (int t = 0; t < threads; ++t) {
+    CAPTURE(t);
+    CHECK(errors[static_cast<std::size_t>(t)] == "");
+    REQUIRE(got[static_cast<std::size_t>(t)].size() == serial.size() * rounds);
+    for (std::size_t k = 0; k < got[static_cast<std::size_t>(t)].size(); ++k) {
+      const std::size_t i = (k % serial.size() + static_cast<std::size_t>(t) * 5) % serial.size();
+      CHECK(got[static_cast<std::size_t>(t)][k] == serial[i]);
+    }
+  }
+}
+
+TEST_CASE("Assessor: 3D volumes end to end (z kept, in-plane rescaled)") {
+  TempDir dir;
+  write_tiny_model<3>(dir / "m3.safetensors", 0);
+  const Assessor<3> assessor(dir / "m3.safetensors");
+  CHECK(assessor.training_patch() == std::array<Index, 3>{16, 24, 24});
+  auto net = nn::load_model<float, 3>(dir / "m3.safetensors");
+  const Scene<3> sc = make_scene<3>(Shape<3>(20, 40, 36),
+                                    {{{5, 8, 8}, 5, 1}, {{10, 20, 20}, 6, 2}, {{15, 30, 10}, 4, 3}, {{6, 30, 28}, 5, 4}}, 2);
+  AssessOptions opt;
+  opt.rescale = false;
+  const auto a = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
+  const auto [score, patches] = brute_force<3>(net, sc.image, sc.labels, {16, 24, 24}, {8, 12, 12});
+  CHECK(a.objects == 4);
+  REQUIRE(a.patches.size() == patches.size());
+  for (std::size_t i = 0; i < patches.size(); ++i) {
+    CHECK(a.patches[i].origin == patches[i].origin);
+    CHECK(a.patches[i].objects == patches[i].objects);
+  }
+  CHECK(a.score == doctest::Approx(score).epsilon(1e-5));
+  // With a scale, only y and x are resampled: z origins stay, y/x halve.
+  opt.scale = 2.0;
+  const auto b = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
+  for (const auto& p : b.patches) {
+    CHECK(p.size[0] == 16);
+    CHECK(p.origin[0] + p.size[0] <= 20);
+    CHECK(p.origin[1] + p.size[1] <= 40);
+    CHECK(p.origin[2] + p.size[2] <= 36);
+  }
+  CHECK(b.score > 0.0);
+  CHECK(b.score < 1.0);
+  // A stride larger than the model's depth (16) still covers every plane of a 40-deep volume.
+  const Scene<3> deep = make_scene<3>(Shape<3>(40, 30, 30), {{{5, 15, 15}, 5, 1}, {{20, 10, 10}, 4, 2}, {{35, 20, 20}, 4, 3}}, 4);
+  AssessOptions wide;
+  wide.rescale = false;
+  wide.patch = 30;
+  wide.stride = 24;
+  const auto c = assessor.assess(deep.image.cview(), deep.labels.cview(), wide);
+  std::vector<int> covered(40, 0);
+  for (const auto& p : c.patches) {
+    CHECK(p.size[0] == 16);
+    for (Index z = p.origin[0]; z < p.origin[0] + p.size[0]; ++z) covered[static_cast<std::size_t>(z)] = 1;
+  }
+  // Planes 16..23 hold object 2 (z 16..24): a z stride of 24 would skip them.
+  for (Index z = 0; z < 40; ++z) {
+    CAPTURE(z);
+    CHECK(covered[static_cast<std::size_t>(z)] == 1);
+  }
+}
+
+// ------------------------------------------------------------------------------- TrainingData
+
+namespace {
+
+// A simulated annotated frame of `shape` with cells of about `radius` px.
+AnnotatedFrame<2> simulated_frame(const Shape<2>& shape, double radius, std::uint64_t seed, const std::string& name) {
+  SimulationOptions<2> so;
+  so.shape = shape;
+  so.radius_median = radius;
+  so.coverage = 0.3;
+  so.psf_sigma = 1.0;
+  auto sim = simulate_image(so, seed);
+  AnnotatedFrame<2> f;
+  f.image = Image<float, 2>::from_view(sim.image.cview());
+  f.labels = std::move(sim.labels);
+  f.sequence = "sim/" + name;
+  f.labels_path = "/nowhere/" + name + ".tif";
+  return f;
+}
+
+template <int Dim>
+bool same_bytes(const Image<float, Dim>& a, const Image<float, Dim>& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
+}
+template <int Dim>
+bool same_labels(const LabelImage<Dim>& a, const LabelImage<Dim>& b) {
+  return a.shape() == b.shape() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+}  // namespace
+
+TEST_CASE("TrainingData: samples are pure functions of (seed, index); targets are the exact metric") {
+  std::vector<AnnotatedFrame<2>> frames;
+  frames.push_back(simulated_frame(Shape<2>(96, 96), 9.0, 1, "a"));
+  frames.push_back(simulated_frame(Shape<2>(80, 100), 9.0, 2, "b"));
+  TrainingDataOptions<2> o;
+  o.patch = Shape<2>(48, 48);
+  o.metric = "mhd95";
+  o.target_diameter = 0;  // no rescaling
+  o.simulate_fraction = 0.5;
+  const TrainingData<2> data(std::move(frames), o);
+  CHECK(data.real_frames() == 2);
+  CHECK(data.skipped().empty());
+  for (std::uint64_t index : {0u, 3u, 7u, 12u}) {
+    CAPTURE(index);
+    double t1 = -1, t2 = -2;
+    const auto s1 = data.sample(42, index, &t1);
+    const auto s2 = data.sample(42, index, &t2);
+    CHECK(s1.image.shape() == Shape<2>(48, 48));
+    CHECK(same_bytes(s1.image, s2.image));
+    CHECK(same_labels(s1.mask, s2.mask));
+    CHECK(t1 == t2);
+    // The target, recomputed from the sample's own ground truth and perturbed mask.
+    const auto m = evaluate_frame(s1.gt.cview(), s1.mask.cview());
+    REQUIRE(m.mhd95.has_value());
+    CHECK(t1 == doctest::Approx(*m.mhd95).epsilon(1e-12));
+    CHECK(t1 == *metric_value(m, "mhd95"));
+    // Another seed or index gives another sample.
+    double t3 = 0;
+    CHECK(!same_bytes(s1.image, data.sample(43, index, &t3).image));
+    CHECK(!same_bytes(s1.image, data.sample(42, index + 100, &t3).image));
+  }
+
+  // SEG, simulation only: same guarantees, target equal to the SEG of the pair.
+  TrainingDataOptions<2> so;
+  so.patch = Shape<2>(48, 48);
+  so.target_diameter = 16;
+  const TrainingData<2> sim({}, so);
+  double a = 0, b = 0;
+  const auto s1 = sim.sample(9, 5, &a), s2 = sim.sample(9, 5, &b);
+  CHECK(same_bytes(s1.image, s2.image));
+  CHECK(same_labels(s1.mask, s2.mask));
+  CHECK(a == b);
+  MetricOptions seg_only;
+  seg_only.boundary = false;
+  CHECK(a == doctest::Approx(*evaluate_frame(s1.gt.cview(), s1.mask.cview(), seg_only).seg).epsilon(1e-12));
+  CHECK_THROWS_AS(TrainingData<2>({}, [] {
+                    TrainingDataOptions<2> bad;
+                    bad.patch = Shape<2>(48, 48);
+                    bad.metric = "dice";
+                    return bad;
+                  }()),
+                  InvalidArgument);
+}
+
+TEST_CASE("TrainingData: frames too small after rescaling are skipped and named") {
+  std::vector<AnnotatedFrame<2>> frames;
+  frames.push_back(simulated_frame(Shape<2>(70, 70), 10.0, 3, "small"));   // diameter ~20 -> x0.5 -> 35 px
+  frames.push_back(simulated_frame(Shape<2>(150, 150), 10.0, 4, "large"));  // -> 75 px: fits
+  TrainingDataOptions<2> o;
+  o.patch = Shape<2>(48, 48);
+  o.target_diameter = 10;
+  o.simulate = false;
+  const TrainingData<2> data(std::move(frames), o);
+  REQUIRE(data.skipped().size() == 1);
+  CHECK(data.skipped()[0].find("small.tif") != std::string::npos);
+  CHECK(data.real_frames() == 1);
+  double t = 0;
+  const auto s = data.sample(1, 0, &t);
+  CHECK(s.image.shape() == Shape<2>(48, 48));
+  // Nothing usable and no simulation: a clear error.
+  std::vector<AnnotatedFrame<2>> only_small;
+  only_small.push_back(simulated_frame(Shape<2>(70, 70), 10.0, 3, "small"));
+  CHECK_THROWS_AS(TrainingData<2>(std::move(only_small), o), InvalidArgument);
+}
+
+// ------------------------------------------------------------------------------- Trainer
+
+namespace {
+
+TrainingDataOptions<2> tiny_data_options() {
+  TrainingDataOptions<2> o;
+  o.patch = Shape<2>(48, 48);
+  o.target_diameter = 14;
+  return o;
+}
+
+TrainerOptions tiny_trainer_options(long steps) {
+  TrainerOptions t;
+  t.batch = 4;
+  t.steps = steps;
+  t.seed = 5;
+  t.validate_every = 1000;
+  t.log_every = 1000;
+  return t;
+}
+
+std::vector<std::vector<float>> snapshot(nn::Network<float, 2>& net) {
+  std::vector<std::vector<float>> out;
+  for (const auto& p : net.params()) out.emplace_back(p.value->begin(), p.value->end());
+  for (const auto& b : net.buffers()) out.emplace_back(b.value->begin(), b.value->end());
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+double worst_difference(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    REQUIRE(a[k].size() == b[k].size());
+    for (std::size_t i = 0; i < a[k].size(); ++i)
+      worst = std::max(worst, static_cast<double>(std::abs(a[k][i] - b[k][i])));
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("Trainer: N steps straight equal N/2 steps, checkpoint, N/2 more (bit for bit)") {
+  TempDir dir;
+  const TrainingData<2> data({}, tiny_data_options());
+  const long n = 6;
+  auto quiet = [](const TrainProgress&) {};
+  nn::ModelInfo info;
+  info.metric = "seg";
+
+  // N steps straight, a checkpoint written half way.
+  nn::Network<float, 2> net(tiny_config<2>(), 3);
+  Trainer<2> ta(net, data, tiny_trainer_options(n));
+  const auto initial = snapshot(net);
+  std::vector<std::vector<float>> at_half;
+  ta.run(nullptr, quiet, {}, [&] {
+    if (ta.step() == n / 2) {
+      ta.save_checkpoint(dir / "half.ckpt", info);
+      at_half = snapshot(net);
+    }
+  });
+  CHECK(ta.step() == n);
+  const auto straight = snapshot(net);
+  CHECK(straight != initial);
+  CHECK(straight != at_half);
+
+  // A new Trainer on the same network object loads the checkpoint (weights, BatchNorm
+  // statistics, AdamW moments, step, best) and runs the second half again; the next test case
+  // does the same with a fresh network, as a resumed process would.
+  Trainer<2> tb(net, data, tiny_trainer_options(n));
+  tb.load_checkpoint(dir / "half.ckpt");
+  CHECK(tb.step() == n / 2);
+  CHECK(snapshot(net) == at_half);
+  tb.save_checkpoint(dir / "again.ckpt", info);  // the whole state round-trips exactly
+  const auto first = nn::read_safetensors(dir / "half.ckpt"), second = nn::read_safetensors(dir / "again.ckpt");
+  CHECK(first.metadata == second.metadata);
+  REQUIRE(first.tensors.size() == second.tensors.size());
+  std::size_t moments = 0;
+  for (const auto& [name, t] : first.tensors) {
+    CAPTURE(name);
+    REQUIRE(second.tensors.count(name) == 1);
+    CHECK(std::equal(t.begin(), t.end(), second.tensors.at(name).begin(), second.tensors.at(name).end()));
+    moments += name.rfind("adamw.", 0) == 0;
+  }
+  CHECK(moments == 2 * net.params().size());
+  tb.run(nullptr, quiet);
+  CHECK(tb.step() == n);
+  CHECK(worst_difference(snapshot(net), straight) == 0.0);
+
+  // A checkpoint is also a model file of the weights... but not the other way round.
+  nn::save_model(dir / "model.safetensors", net, info);
+  Trainer<2> td(net, data, tiny_trainer_options(n));
+  CHECK_THROWS_WITH_AS(td.load_checkpoint(dir / "model.safetensors"),
+                       doctest::Contains("not a qanet training checkpoint"), IoError);
+}
+
+// Bit-exact across Network objects too: no reduction of the CPU engine may depend on where
+// the allocator put a buffer or on thread timing (nn/detail/reduce.hpp). Before that was so,
+// a run resumed in a fresh process ended about 3e-3 away from the uninterrupted one.
+TEST_CASE("Trainer: resumption on a fresh Network object is bit-exact") {
+  TempDir dir;
+  const TrainingData<2> data({}, tiny_data_options());
+  const long n = 6;
+  auto quiet = [](const TrainProgress&) {};
+  nn::ModelInfo info;
+  info.metric = "seg";
+  nn::Network<float, 2> a(tiny_config<2>(), 3), b(tiny_config<2>(), 3);
+  Trainer<2> ta(a, data, tiny_trainer_options(n)), tb(b, data, tiny_trainer_options(n));
+  ta.run(nullptr, quiet, {}, [&] {
+    if (ta.step() == n / 2) ta.save_checkpoint(dir / "half.ckpt", info);
+  });
+  tb.run(nullptr, quiet);
+  const double twice = worst_difference(snapshot(a), snapshot(b));
+  nn::Network<float, 2> resumed(tiny_config<2>(), 999);
+  Trainer<2> tc(resumed, data, tiny_trainer_options(n));
+  tc.load_checkpoint(dir / "half.ckpt");
+  tc.run(nullptr, quiet);
+  const double after_resume = worst_difference(snapshot(resumed), snapshot(a));
+  CHECK(twice == 0.0);
+  CHECK(after_resume == 0.0);
+}
+
+TEST_CASE("Trainer: a checkpoint of other settings is refused with a clear message") {
+  TempDir dir;
+  const TrainingData<2> data({}, tiny_data_options());
+  nn::Network<float, 2> net(tiny_config<2>(), 3);
+  Trainer<2> t(net, data, tiny_trainer_options(2));
+  t.run(nullptr, [](const TrainProgress&) {});
+  nn::ModelInfo info;
+  info.metric = "seg";
+  t.save_checkpoint(dir / "run.ckpt", info);
+  const std::string path = (dir / "run.ckpt").string();
+
+  auto other = [&](auto change) {
+    nn::Network<float, 2> n2(tiny_config<2>(), 3);
+    auto o = tiny_trainer_options(2);
+    change(o);
+    Trainer<2> t2(n2, data, o);
+    t2.load_checkpoint(dir / "run.ckpt");
+  };
+  CHECK_THROWS_WITH_AS(other([](TrainerOptions& o) { o.steps = 3; }), doctest::Contains("same settings"), InvalidArgument);
+  CHECK_THROWS_WITH_AS(other([](TrainerOptions& o) { o.seed = 6; }), doctest::Contains(path.c_str()), InvalidArgument);
+  CHECK_THROWS_WITH_AS(other([](TrainerOptions& o) { o.batch = 2; }), doctest::Contains("batch 4"), InvalidArgument);
+  // Another architecture: the tensors do not fit.
+  auto wide = tiny_config<2>();
+  wide.widths = {1, 3, 3, 3, 3};
+  nn::Network<float, 2> n3(wide, 3);
+  Trainer<2> t3(n3, data, tiny_trainer_options(2));
+  CHECK_THROWS_WITH_AS(t3.load_checkpoint(dir / "run.ckpt"), doctest::Contains("another shape"), IoError);
+  // Another target metric: the training stream would change meaning.
+  auto mo = tiny_data_options();
+  mo.metric = "mhd95";
+  const TrainingData<2> mdata({}, mo);
+  nn::Network<float, 2> n4(tiny_config<2>(), 3);
+  Trainer<2> t4(n4, mdata, tiny_trainer_options(2));
+  CHECK_THROWS_WITH_AS(t4.load_checkpoint(dir / "run.ckpt"), doctest::Contains("mhd95"), InvalidArgument);
+  // Settings that would divide by zero are refused up front.
+  auto never = tiny_trainer_options(2);
+  never.validate_every = 0;
+  CHECK_THROWS_AS(Trainer<2>(net, data, never), InvalidArgument);
+}
+
+// ------------------------------------------------------------------------------- datasets
+
+TEST_CASE("find_annotated_files: CTC datasets, one CTC sequence, StarDist folders") {
+  TempDir dir;
+  LabelImage<2> lab(Shape<2>(8, 8), 1);
+  Image<std::uint16_t, 2> img(Shape<2>(8, 8), 7);
+  const fs::path ds = dir / "DS";
+  for (const char* d : {"01", "01_GT/SEG", "02", "02_GT/SEG", "03", "01_RES"}) fs::create_directories(ds / d);
+  write_tiff(ds / "01/t000.tif", img.cview());
+  write_tiff(ds / "01/t001.tif", img.cview());
+  write_tiff(ds / "01/t002.tif", img.cview());
+  write_tiff(ds / "01_GT/SEG/man_seg000.tif", lab.cview());
+  write_tiff(ds / "01_GT/SEG/man_seg002.tif", lab.cview());
+  write_tiff(ds / "01_GT/SEG/man_seg_001_003.tif", lab.cview());  // one plane: not a whole frame
+  write_tiff(ds / "02/t0005.tif", img.cview());                    // 4 digits pair with 3
+  write_tiff(ds / "02_GT/SEG/man_seg005.tif", lab.cview());
+  write_tiff(ds / "02_GT/SEG/man_seg006.tif", lab.cview());  // no image: ignored
+  write_tiff(ds / "03/t000.tif", img.cview());                // no GT at all
+  write_tiff(ds / "01_RES/mask000.tif", lab.cview());
+
+  auto files = find_annotated_files(ds);
+  REQUIRE(files.size() == 3);
+  CHECK(files[0].image == ds / "01/t000.tif");
+  CHECK(files[0].labels == ds / "01_GT/SEG/man_seg000.tif");
+  CHECK(files[0].sequence == "DS/01");
+  CHECK(files[1].image == ds / "01/t002.tif");
+  CHECK(files[2].image == ds / "02/t0005.tif");
+  CHECK(files[2].sequence == "DS/02");
+
+  // One sequence folder NN, with or without a trailing slash.
+  for (const fs::path& one : {ds / "01", fs::path((ds / "01").string() + "/")}) {
+    CAPTURE(one);
+    files = find_annotated_files(one);
+    REQUIRE(files.size() == 2);
+    CHECK(files[0].sequence == "DS/01");
+    CHECK(files[1].labels == ds / "01_GT/SEG/man_seg002.tif");
+  }
+  CHECK_THROWS_AS(find_annotated_files(ds / "03"), IoError);  // a sequence without GT
+  // Relative paths ("01" in the dataset folder, "." inside the sequence) name it the same way.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(ds);
+  const auto rel = find_annotated_files("01");
+  REQUIRE(rel.size() == 2);
+  CHECK(read_annotated_frame<2>(rel[0]).labels(0, 0) == 1);  // paths usable from there
+  fs::current_path(ds / "01");
+  const auto dot = find_annotated_files(".");
+  fs::current_path(cwd);
+  CHECK(rel[0].sequence == "DS/01");
+  REQUIRE(dot.size() == 2);
+  CHECK(dot[1].sequence == "DS/01");
+
+  // StarDist: images/NAME with masks/NAME, each file its own sequence.
+  const fs::path sd = dir / "nuclei";
+  fs::create_directories(sd / "images");
+  fs::create_directories(sd / "masks");
+  for (const char* n : {"a.tif", "b.tif", "c.tif"}) write_tiff(sd / "images" / n, img.cview());
+  for (const char* n : {"a.tif", "b.tif"}) write_tiff(sd / "masks" / n, lab.cview());
+  files = find_annotated_files(sd);
+  REQUIRE(files.size() == 2);
+  CHECK(files[0].image == sd / "images/a.tif");
+  CHECK(files[0].labels == sd / "masks/a.tif");
+  CHECK(files[0].sequence == "nuclei/a");
+  CHECK(files[1].sequence == "nuclei/b");
+  const auto frame = read_annotated_frame<2>(files[1]);
+  CHECK(frame.image.shape() == Shape<2>(8, 8));
+  CHECK(frame.image(0, 0) == 7.0f);
+  CHECK(frame.sequence == "nuclei/b");
+
+  // Errors name the folder or files.
+  fs::create_directories(dir / "empty");
+  CHECK_THROWS_WITH_AS(find_annotated_files(dir / "empty"), doctest::Contains("empty"), IoError);
+  CHECK_THROWS_WITH_AS(find_annotated_files(dir / "absent"), doctest::Contains("not a folder"), IoError);
+  write_tiff(sd / "masks/c.tif", LabelImage<2>(Shape<2>(8, 9), 1).cview());
+  files = find_annotated_files(sd);
+  REQUIRE(files.size() == 3);
+  CHECK_THROWS_WITH_AS(read_annotated_frame<2>(files[2]), doctest::Contains("c.tif"), InvalidArgument);
+}
+
+// ------------------------------------------------------------------------------- command line
+
+namespace {
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// Tensors of a safetensors file, by name.
+std::map<std::string, std::vector<float>> tensors_of(const fs::path& p) {
+  std::map<std::string, std::vector<float>> out;
+  for (auto& [name, t] : nn::read_safetensors(p).tensors) out[name] = std::vector<float>(t.begin(), t.end());
+  return out;
+}
+
+bool is_png(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  char sig[8] = {};
+  f.read(sig, 8);
+  return f && std::memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0;
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+}  // namespace
+
+
+#ifdef QANET_CLI
+namespace {
+
+struct CliResult {
+  int status;
+  std::string out;  // stdout, and stderr unless redirected
+};
+
+CliResult qanet_cli(const std::string& args) {
+  int status = 0;
+  const bool redirected = args.find("2>") != std::string::npos;
+  std::string out = run_command(std::string(QANET_CLI) + " " + args + (redirected ? "" : " 2>&1"), &status);
+  return {status, out};
+}
+
+// The settings of the small CLI runs below.
+const std::string train_args = "train --preset small --steps 4 --batch 2 --simulate 4 --val-samples 4 --validate-every 1 --quiet";
+
+}  // namespace
+
+TEST_CASE("qanet train: model, checkpoint and log; --resume continues bit for bit; mismatched resume refused") {
+  TempDir dir;
+  const fs::path a = dir / "a.safetensors";
+  CliResult r = qanet_cli(train_args + " --out " + q(a));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  CHECK(fs::exists(a));
+  CHECK(fs::exists(dir / "a.safetensors.ckpt"));
+  REQUIRE(fs::exists(dir / "a.safetensors.log.csv"));
+  CHECK(read_text(dir / "a.safetensors.curve.svg").rfind("<svg", 0) == 0);
+  // The log: a header and one line per step (validation every step).
+  const std::string log = read_text(dir / "a.safetensors.log.csv");
+  CHECK(log.rfind("step,epoch,loss,val_mse,best_val_mse,lr,samples_per_s,seconds\n", 0) == 0);
+  CHECK(std::count(log.begin(), log.end(), '\n') == 5);
+  const nn::ModelInfo info = nn::read_model_info(a);
+  CHECK(info.metric == "seg");
+  CHECK(info.training["target_diameter"].get<double>() == doctest::Approx(40.0));
+  CHECK(info.training["steps"] == 4);
+  const Assessor<2> loaded(a);  // the model file is usable as it is
+  CHECK(loaded.target_diameter() == doctest::Approx(40.0));
+
+  // A checkpoint of the same run half way, written through the API with the CLI's settings
+  // (preset small, diameter 128 / 3.2, simulation only, seed 1); the CLI resumes it and must
+  // end where the straight CLI run ended, bit for bit.
+  {
+    const nn::ModelConfig cfg = nn::model_preset(nn::Architecture::ribcage, "small", 2);
+    TrainingDataOptions<2> o;
+    o.patch = Shape<2>(128, 128);
+    o.target_diameter = info.training["target_diameter"].get<double>();
+    o.simulate_fraction = 1.0;
+    const TrainingData<2> data({}, o);
+    nn::Network<float, 2> net(cfg, 1);
+    TrainerOptions t;
+    t.batch = 2, t.steps = 4, t.seed = 1, t.validate_every = 1;
+    Trainer<2> trainer(net, data, t);
+    nn::ModelInfo mi;
+    mi.metric = "seg";
+    trainer.run(nullptr, [](const TrainProgress&) {}, {}, [&] {
+      if (trainer.step() == 2) trainer.save_checkpoint(dir / "half.ckpt", mi);
+    });
+  }
+  const fs::path b = dir / "b.safetensors";
+  r = qanet_cli(train_args + " --out " + q(b) + " --resume " + q(dir / "half.ckpt"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  CHECK(r.out.find("resumed") != std::string::npos);
+  CHECK(r.out.find("at step 2") != std::string::npos);
+  CHECK(nn::read_safetensors(dir / "b.safetensors.ckpt").metadata.at("checkpoint_step") == "4");
+  CHECK(fs::exists(b));
+  const std::string blog = read_text(dir / "b.safetensors.log.csv");
+  CHECK(std::count(blog.begin(), blog.end(), '\n') == 3);  // header, steps 3 and 4
+  CHECK(blog.find("\n3,") != std::string::npos);
+  // The straight run and the resumed one end bit for bit equal (weights, statistics, moments).
+  const auto straight = tensors_of(dir / "a.safetensors.ckpt"), resumed = tensors_of(dir / "b.safetensors.ckpt");
+  REQUIRE(straight.size() == resumed.size());
+  double worst = 0;
+  for (const auto& [name, v] : straight) {
+    CAPTURE(name);
+    REQUIRE(resumed.count(name) == 1);
+    for (std::size_t i = 0; i < v.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(resumed.at(name)[i] - v[i])));
+  }
+  CHECK(worst == 0.0);
+
+  // Other settings than the checkpoint's: refused, naming the file and what differs.
+  r = qanet_cli(train_args + " --out " + q(dir / "c.safetensors") + " --seed 2 --resume " + q(dir / "a.safetensors.ckpt"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("a.safetensors.ckpt") != std::string::npos);
+  CHECK(r.out.find("same settings") != std::string::npos);
+  r = qanet_cli("train --preset small --steps 4 --batch 2 --simulate 4 --val-samples 4 --metric mhd95 --quiet --out " +
+                q(dir / "c.safetensors") + " --resume " + q(dir / "a.safetensors.ckpt"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("mhd95") != std::string::npos);
+  // A model file is no checkpoint.
+  r = qanet_cli(train_args + " --out " + q(dir / "c.safetensors") + " --resume " + q(a));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("not a qanet training checkpoint") != std::string::npos);
+}
+
+TEST_CASE("qanet score: one image, a CTC folder, flags, heat maps and errors") {
+  TempDir dir;
+  const fs::path model = dir / "tiny.safetensors";
+  write_tiny_model<2>(model);
+  const Assessor<2> assessor(model);
+  fs::create_directories(dir / "01");
+  fs::create_directories(dir / "01_RES");
+  std::vector<double> expect;
+  std::vector<Index> objects;
+  for (int t = 0; t < 3; ++t) {
+    const Scene<2> sc = scene_2d(50 + static_cast<std::uint64_t>(t));
+    Image<std::uint16_t, 2> img(sc.image.shape());
+    for (Index i = 0; i < img.size(); ++i) img[i] = static_cast<std::uint16_t>(std::lround(sc.image[i]));
+    LabelImage<2> mask = sc.labels;
+    if (t == 2)  // fewer objects: a different weight in the pooled score
+      for (auto& v : mask)
+        if (v != 3 && v != 9) v = 0;
+    write_tiff(dir / ("01/t00" + std::to_string(t) + ".tif"), img.cview());
+    write_tiff(dir / ("01_RES/mask00" + std::to_string(t) + ".tif"), mask.cview());
+    const auto a = assessor.assess(Image<float, 2>::from_view(img.cview()).cview(), mask.cview());
+    expect.push_back(a.score);
+    objects.push_back(a.objects);
+  }
+  CHECK(objects == std::vector<Index>{7, 7, 2});
+
+  // One image and mask.
+  CliResult r = qanet_cli("score --json --model " + q(model) + " --image " + q(dir / "01/t000.tif") + " --mask " +
+                          q(dir / "01_RES/mask000.tif"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  json j = json::parse(r.out);
+  CHECK(j["score"].get<double>() == doctest::Approx(expect[0]).epsilon(1e-6));
+  CHECK(j["objects"] == 7);
+  CHECK(j["metric"] == "seg");
+  CHECK(j["patches"].size() > 1);
+  // The model comes from QANET_MODEL when --model is absent.
+  r = {0, run_command("QANET_MODEL=" + q(model) + " " + std::string(QANET_CLI) + " score --json --image " +
+                          q(dir / "01/t000.tif") + " --mask " + q(dir / "01_RES/mask000.tif"))};
+  CHECK(json::parse(r.out)["score"].get<double>() == doctest::Approx(expect[0]).epsilon(1e-6));
+
+  // A folder: frames paired by number, pooled by object counts; an empty mask is reported
+  // (null score, its reason) and left out of the pool.
+  write_tiff(dir / "01/t003.tif", Image<std::uint16_t, 2>(Shape<2>(100, 90), 100).cview());
+  write_tiff(dir / "01_RES/mask003.tif", LabelImage<2>(Shape<2>(100, 90)).cview());
+  r = qanet_cli("score --json --model " + q(model) + " --images " + q(dir / "01") + " --masks " + q(dir / "01_RES") +
+                " --flag-below 2 --heatmap " + q(dir / "maps") + " 2>/dev/null");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  j = json::parse(r.out);
+  REQUIRE(j["frames"].size() == 4);
+  for (int t = 0; t < 3; ++t) {
+    CAPTURE(t);
+    CHECK(j["frames"][t]["frame"] == t);
+    CHECK(j["frames"][t]["score"].get<double>() == doctest::Approx(expect[static_cast<std::size_t>(t)]).epsilon(1e-6));
+    CHECK(j["frames"][t]["objects"] == objects[static_cast<std::size_t>(t)]);
+    CHECK(j["frames"][t]["mask"].get<std::string>().find("mask00" + std::to_string(t) + ".tif") != std::string::npos);
+    CHECK(j["frames"][t]["image"].get<std::string>().find("t00" + std::to_string(t) + ".tif") != std::string::npos);
+    CHECK(is_png(dir / "maps" / ("mask00" + std::to_string(t) + "_quality.png")));
+  }
+  CHECK(j["frames"][3]["score"].is_null());
+  CHECK(j["frames"][3]["objects"] == 0);
+  CHECK(j["frames"][3]["error"].get<std::string>().find("no object") != std::string::npos);
+  CHECK(!fs::exists(dir / "maps" / "mask003_quality.png"));
+  const double pooled = (expect[0] * 7 + expect[1] * 7 + expect[2] * 2) / 16.0;
+  CHECK(j["score"].get<double>() == doctest::Approx(pooled).epsilon(1e-6));
+  CHECK(j["objects"] == 16);
+  // Every scored frame and every patch lies below 2 (SEG <= 1): all flagged.
+  std::size_t patches = 0;
+  for (int t = 0; t < 3; ++t) {
+    const auto one = json::parse(qanet_cli("score --json --model " + q(model) + " --image " +
+                                           q(dir / ("01/t00" + std::to_string(t) + ".tif")) + " --mask " +
+                                           q(dir / ("01_RES/mask00" + std::to_string(t) + ".tif")) + " 2>/dev/null")
+                                     .out);
+    patches += one["patches"].size();
+  }
+  CHECK(j["flagged"].size() == 3 + patches);
+  // A threshold below every score flags nothing; the text output says so.
+  r = qanet_cli("score --model " + q(model) + " --images " + q(dir / "01") + " --masks " + q(dir / "01_RES") +
+                " --flag-below -1");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("0 flagged") != std::string::npos);
+  CHECK(r.out.find("mask003.tif not scored") != std::string::npos);
+  // The worst frame by a threshold between the scores: only frames under it are listed.
+  const double mid = 0.5 * (*std::min_element(expect.begin(), expect.end()) + *std::max_element(expect.begin(), expect.end()));
+  r = qanet_cli("score --json --model " + q(model) + " --images " + q(dir / "01") + " --masks " + q(dir / "01_RES") +
+                " --flag-below " + std::to_string(mid) + " 2>/dev/null");
+  j = json::parse(r.out);
+  std::size_t frames_flagged = 0;
+  for (const auto& f : j["flagged"]) {
+    CHECK(f["score"].get<double>() < mid);
+    frames_flagged += f.contains("patch_origin") ? 0 : 1;
+  }
+  CHECK(frames_flagged == static_cast<std::size_t>(std::count_if(expect.begin(), expect.end(), [&](double s) { return s < mid; })));
+
+  // Errors: a mask without its image names the mask; only empty masks; bad arguments.
+  write_tiff(dir / "01_RES/mask007.tif", LabelImage<2>(Shape<2>(100, 90), 1).cview());
+  r = qanet_cli("score --model " + q(model) + " --images " + q(dir / "01") + " --masks " + q(dir / "01_RES"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("mask007.tif") != std::string::npos);
+  CHECK(r.out.find("t7") != std::string::npos);
+  r = qanet_cli("score --model " + q(model) + " --image " + q(dir / "01/t003.tif") + " --mask " + q(dir / "01_RES/mask003.tif"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("no object") != std::string::npos);
+  r = qanet_cli("score --model " + q(model) + " --image " + q(dir / "01/t000.tif") + " --mask " + q(dir / "absent.tif"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("absent.tif") != std::string::npos);
+  write_tiff(dir / "narrow.tif", LabelImage<2>(Shape<2>(100, 80), 1).cview());
+  r = qanet_cli("score --model " + q(model) + " --image " + q(dir / "01/t000.tif") + " --mask " + q(dir / "narrow.tif"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("narrow.tif") != std::string::npos);
+  CHECK(r.out.find("t000.tif") != std::string::npos);
+  r = qanet_cli("score --model " + q(model) + " --image " + q(dir / "01/t000.tif"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("--mask") != std::string::npos);
+  r = qanet_cli("score --model " + q(dir / "none.safetensors") + " --image " + q(dir / "01/t000.tif") + " --mask " +
+                q(dir / "01_RES/mask000.tif"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("none.safetensors") != std::string::npos);
+}
+
+TEST_CASE("qanet evaluate on qanet simulate output: Table 1 statistics and plots") {
+  TempDir dir;
+  const fs::path model = dir / "tiny.safetensors";
+  write_tiny_model<2>(model);
+  CliResult r = qanet_cli("simulate --quiet --frames 2 --perturbations 2 --size 160,160 --out " + q(dir / "sim"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  r = qanet_cli("evaluate --json --model " + q(model) + " --data " + q(dir / "sim") + " --plots " + q(dir / "plots") +
+                " 2>/dev/null");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const json j = json::parse(r.out);
+  for (const char* k : {"pearson", "spearman", "mae", "rmse", "bias", "auc", "n"}) {
+    CAPTURE(k);
+    CHECK(j.contains(k));
+  }
+  CHECK(j["n"] == 4);
+  // Recompute every pair: the true SEG from the files, the prediction with the Assessor.
+  const Assessor<2> assessor(model);
+  REQUIRE(j["samples"].size() == 4);
+  double mae = 0, bias = 0, se = 0, auc = 0;
+  for (const auto& s : j["samples"]) {
+    const fs::path res = s["result"].get<std::string>();
+    const std::string name = res.filename().string();  // maskTTT.tif
+    const std::string ttt = name.substr(4, 3);
+    const auto gt = read_labels<2>(dir / "sim/01_GT/SEG" / ("man_seg" + ttt + ".tif"));
+    const auto mask = read_labels<2>(res);
+    const auto img = read_tiff_as<float, 2>(dir / "sim/01" / ("t" + ttt + ".tif"));
+    MetricOptions mo;
+    mo.boundary = false;
+    const double truth = *evaluate_frame(gt.cview(), mask.cview(), mo).seg;
+    const double pred = assessor.assess(img.cview(), mask.cview()).score;
+    CHECK(s["true"].get<double>() == doctest::Approx(truth).epsilon(1e-12));
+    CHECK(s["predicted"].get<double>() == doctest::Approx(pred).epsilon(1e-6));
+    mae += std::abs(pred - truth) / 4, bias += (pred - truth) / 4, se += (pred - truth) * (pred - truth) / 4;
+    auc += (1.0 - std::min(std::abs(pred - truth), 1.0)) / 4;  // area under the hit rate on [0, 1]
+  }
+  CHECK(j["mae"].get<double>() == doctest::Approx(mae).epsilon(1e-6));
+  CHECK(j["bias"].get<double>() == doctest::Approx(bias).epsilon(1e-6));
+  CHECK(j["rmse"].get<double>() == doctest::Approx(std::sqrt(se)).epsilon(1e-6));
+  CHECK(j["auc"].get<double>() == doctest::Approx(auc).epsilon(1e-6));
+  for (const char* f : {"scatter.svg", "hit_rate.svg"}) {
+    CAPTURE(f);
+    const std::string svg = read_text(dir / "plots" / f);
+    CHECK(svg.rfind("<svg", 0) == 0);
+    CHECK(svg.find("</svg>") != std::string::npos);
+  }
+  // Text output, and a folder without triples.
+  r = qanet_cli("evaluate --model " + q(model) + " --data " + q(dir / "sim") + " 2>/dev/null");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("Pearson") != std::string::npos);
+  fs::create_directories(dir / "nothing");
+  r = qanet_cli("evaluate --model " + q(model) + " --data " + q(dir / "nothing"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("no (image, result, ground truth) triple") != std::string::npos);
+}
+#endif
+
+// ------------------------------------------------------------------------------- embedding example
+
+#ifdef QANET_EMBED_EXAMPLE
+TEST_CASE("the embedding example scores its toy pipeline's masks from several threads") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "tiny.safetensors");
+  int status = -1;
+  std::string out = run_command(std::string(QANET_EMBED_EXAMPLE) + " " + q(dir / "tiny.safetensors") + " 2>&1", &status);
+  REQUIRE_MESSAGE(status == 0, out);
+  CHECK(out.find("simulated frame 0") != std::string::npos);
+  CHECK(out.find("simulated frame 3") != std::string::npos);
+  CHECK(out.find("of 4 masks accepted") != std::string::npos);
+  // The model may also come from QANET_MODEL; no model at all is a usage error.
+  out = run_command("QANET_MODEL=" + q(dir / "tiny.safetensors") + " " + std::string(QANET_EMBED_EXAMPLE) + " 2>&1", &status);
+  CHECK(status == 0);
+  out = run_command("env -u QANET_MODEL " + std::string(QANET_EMBED_EXAMPLE) + " 2>&1", &status);
+  CHECK(status == 2);
+  CHECK(out.find("usage") != std::string::npos);
+  // A TIFF given on the command line.
+  const Scene<2> sc = scene_2d();
+  write_tiff(dir / "cells.tif", sc.image.cview());
+  out = run_command(std::string(QANET_EMBED_EXAMPLE) + " " + q(dir / "tiny.safetensors") + " " + q(dir / "cells.tif") + " 2>&1",
+                    &status);
+  CHECK(status == 0);
+  CHECK(out.find("cells.tif") != std::string::npos);
+  CHECK(out.find("of 1 masks accepted") != std::string::npos);
+}
+#endif

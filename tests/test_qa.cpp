@@ -106,8 +106,8 @@ std::vector<Index> starts(Index n, Index patch, Index stride) {
   return s;
 }
 
-// The patch of (img, lab) at `o` of extent `size`; outside the image, the image repeats its
-// edge and the labels are background.
+// The patch of (img, lab) at `o` of extent `size`; outside the image, image and labels are
+// mirrored (numpy 'symmetric'), written here as an explicit reflection of each coordinate.
 template <int Dim>
 std::pair<Image<float, Dim>, LabelImage<Dim>> crop(const Image<float, Dim>& img, const LabelImage<Dim>& lab,
                                                    const std::array<Index, Dim>& o, const std::array<Index, Dim>& size) {
@@ -116,13 +116,13 @@ std::pair<Image<float, Dim>, LabelImage<Dim>> crop(const Image<float, Dim>& img,
   LabelImage<Dim> pl(ps);
   for (Index i = 0; i < ps.size(); ++i) {
     auto q = ps.coords(i);
-    bool inside = true;
     for (int a = 0; a < Dim; ++a) {
       q[a] += o[a];
-      if (q[a] >= img.shape()[a]) inside = false, q[a] = img.shape()[a] - 1;
+      const Index n = img.shape()[a];
+      while (q[a] >= n || q[a] < 0) q[a] = q[a] >= n ? 2 * n - 1 - q[a] : -1 - q[a];
     }
     pi[i] = img.at(q);
-    pl[i] = inside ? lab.at(q) : 0;
+    pl[i] = lab.at(q);
   }
   return {std::move(pi), std::move(pl)};
 }
@@ -320,7 +320,7 @@ TEST_CASE("Assessor: whole-image mode and images smaller than a patch") {
   const double direct = std::clamp(network_score(net, sc.image, sc.labels, nn::InputEncoding::trinary), 0.0, 1.0);
   CHECK(a.score == doctest::Approx(direct).epsilon(1e-5));
 
-  // A 30 x 40 crop: one 48 x 48 patch, the image repeating its edge, no labels outside.
+  // A 30 x 40 crop: one 48 x 48 patch, image and labels mirrored beyond the edge.
   const auto [small_img, small_lab] = crop<2>(sc.image, sc.labels, {0, 0}, {30, 40});
   std::set<Label> objs(small_lab.begin(), small_lab.end());
   objs.erase(0);
@@ -332,7 +332,8 @@ TEST_CASE("Assessor: whole-image mode and images smaller than a patch") {
   CHECK(b.patches[0].size == std::array<Index, 2>{30, 40});
   CHECK(b.objects == static_cast<Index>(objs.size()));
   const auto [padded_img, padded_lab] = crop<2>(small_img, small_lab, {0, 0}, {48, 48});
-  CHECK(padded_img(47, 47) == small_img(29, 39));
+  CHECK(padded_img(47, 47) == small_img(12, 32));  // 47 -> 2*30-1-47 = 12, 2*40-1-47 = 32
+  CHECK(padded_lab(47, 47) == small_lab(12, 32));
   const double expect = std::clamp(network_score(net, padded_img, padded_lab, nn::InputEncoding::trinary), 0.0, 1.0);
   CHECK(b.score == doctest::Approx(expect).epsilon(1e-5));
   // Whole-image mode on an image smaller than the network accepts pads the same way.

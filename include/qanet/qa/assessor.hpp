@@ -83,7 +83,7 @@ class Assessor {
     if (out.objects == 0)
       throw UndefinedValue("assess: the mask holds no object, so there is no segmentation to assess");
     out.scale = !opt.rescale ? 1.0 : (opt.scale > 0 ? opt.scale : scale_factor_for(labels, target_diameter_));
-    const auto factor = in_plane_factor<Dim>(out.scale);
+    const auto factor = scale_factors<Dim>(out.scale);
     Image<float, Dim> img = out.scale == 1.0 ? Image<float, Dim>::from_view(image) : rescale_linear(image, factor);
     LabelImage<Dim> lab = out.scale == 1.0 ? to_labels(labels) : to_labels(rescale_nearest(labels, factor).cview());
 
@@ -194,19 +194,26 @@ class Assessor {
     return static_cast<Index>(seen.size());
   }
 
-  // Copies the patch at `o`; outside the image, the image repeats its edge and labels are 0.
+  // Index q of an axis of length n, mirrored at the edges (numpy 'symmetric': ... 2 1 0 | 0 1 2
+  // ... n-1 | n-1 n-2 ...), for any distance outside.
+  static Index mirror(Index q, Index n) {
+    const Index period = 2 * n;
+    q %= period;
+    if (q < 0) q += period;
+    return q < n ? q : period - 1 - q;
+  }
+
+  // Copies the patch at `o`; outside the image both the image and the labels are mirrored, so
+  // the padding shows cells together with their outlines (a thin volume padded in z, or a small
+  // image, does not look like cells that the mask missed).
   static void crop_padded(const Image<float, Dim>& img, const LabelImage<Dim>& lab, const std::array<Index, Dim>& o,
                           Image<float, Dim>& pi, LabelImage<Dim>& pl) {
     const Shape<Dim>& s = img.shape();
     for (Index i = 0; i < pi.size(); ++i) {
       auto q = pi.shape().coords(i);
-      bool inside = true;
-      for (int a = 0; a < Dim; ++a) {
-        q[a] += o[a];
-        if (q[a] >= s[a]) inside = false, q[a] = s[a] - 1;
-      }
+      for (int a = 0; a < Dim; ++a) q[a] = mirror(q[a] + o[a], s[a]);
       pi[i] = img.at(q);
-      pl[i] = inside ? lab.at(q) : 0;
+      pl[i] = lab.at(q);
     }
   }
 

@@ -42,11 +42,12 @@ double scale_factor_for(const ImageView<const L, Dim>& labels, double target_dia
   return std::clamp(target_diameter / d, 0.125, 8.0);
 }
 
+// The same factor on every axis: a volume keeps its z / in-plane sampling ratio, as the
+// simulated volumes of training do.
 template <int Dim>
-std::array<double, Dim> in_plane_factor(double f) {
+std::array<double, Dim> scale_factors(double f) {
   std::array<double, Dim> a;
   a.fill(f);
-  if constexpr (Dim == 3) a[0] = 1.0;  // z keeps its sampling: 3D models train on the native z
   return a;
 }
 

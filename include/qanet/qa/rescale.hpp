@@ -94,20 +94,26 @@ Image<std::remove_const_t<L>, Dim> rescale_nearest(const ImageView<L, Dim>& in, 
   return out;
 }
 
-// Median equivalent diameter of the objects, in voxels (diameter of the disc or ball with the
-// object's area or volume); 0 when there is no object.
+// Median in-plane equivalent diameter of the objects, in pixels: the diameter of the disc with
+// the object's area (2D), or with the area of its largest z plane (3D), so that the z sampling
+// of a volume (often coarser, and rarely known from the file) does not enter; 0 when there is
+// no object.
 template <typename L, int Dim>
 double median_object_diameter(const ImageView<const L, Dim>& labels) {
-  std::unordered_map<L, Index> sizes;
-  for (const L& v : labels)
-    if (v != 0) ++sizes[v];
-  if (sizes.empty()) return 0.0;
-  std::vector<double> d;
-  d.reserve(sizes.size());
-  for (const auto& kv : sizes) {
-    const double n = static_cast<double>(kv.second);
-    d.push_back(Dim == 2 ? 2.0 * std::sqrt(n / M_PI) : std::cbrt(6.0 * n / M_PI));
+  const Index plane = labels.shape()[Dim - 2] * labels.shape()[Dim - 1];
+  const Index planes = plane > 0 ? labels.size() / plane : 0;
+  std::unordered_map<L, Index> largest;  // label -> largest per-plane area
+  std::unordered_map<L, Index> area;
+  for (Index z = 0; z < planes; ++z) {
+    area.clear();
+    for (Index i = z * plane; i < (z + 1) * plane; ++i)
+      if (labels[i] != 0) ++area[labels[i]];
+    for (const auto& kv : area) largest[kv.first] = std::max(largest[kv.first], kv.second);
   }
+  if (largest.empty()) return 0.0;
+  std::vector<double> d;
+  d.reserve(largest.size());
+  for (const auto& kv : largest) d.push_back(2.0 * std::sqrt(static_cast<double>(kv.second) / M_PI));
   std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
   double med = d[d.size() / 2];
   if (d.size() % 2 == 0) med = 0.5 * (med + *std::max_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2)));

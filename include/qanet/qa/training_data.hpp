@@ -102,8 +102,8 @@ class TrainingData {
     std::vector<std::pair<Image<float, Dim>, LabelImage<Dim>>> pairs;
     for (auto& f : frames) {
       const double factor = scale_factor_for(f.labels.cview(), opt_.target_diameter);
-      auto img = factor == 1.0 ? std::move(f.image) : rescale_linear(f.image.cview(), in_plane_factor<Dim>(factor));
-      auto lab = factor == 1.0 ? std::move(f.labels) : rescale_nearest(f.labels.cview(), in_plane_factor<Dim>(factor));
+      auto img = factor == 1.0 ? std::move(f.image) : rescale_linear(f.image.cview(), scale_factors<Dim>(factor));
+      auto lab = factor == 1.0 ? std::move(f.labels) : rescale_nearest(f.labels.cview(), scale_factors<Dim>(factor));
       bool fits = true;
       for (int a = 0; a < Dim; ++a) fits = fits && img.shape()[a] >= opt_.patch[a];
       if (!fits) {

@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Options {
-  std::string out, metric = "seg", preset = "small", architecture = "ribcage", resume;
+  std::string out, metric = "seg", preset = "small", architecture = "ribcage", resume, init;
   int dim = 2;
   std::vector<std::string> data, val_sequences;
   long simulate = -1;  // simulated samples per epoch; -1: as many as real frames (or 256 without)
@@ -166,6 +166,20 @@ int train(const Options& o, const std::string& command_line) {
   }
 
   nn::Network<float, Dim> net(cfg, o.seed);
+  if (!o.init.empty()) {
+    // Fine-tuning: start from the weights and statistics of an existing model of this architecture.
+    auto start = nn::load_model<float, Dim>(o.init);
+    const auto& c = start.config();
+    if (c.architecture != cfg.architecture || c.widths != cfg.widths || c.head != cfg.head || c.padding != cfg.padding)
+      throw InvalidArgument("--init " + o.init + ": the model is not a " + o.architecture + " " + o.preset + " " +
+                            std::to_string(Dim) + "D model");
+    auto dst = net.params();
+    auto src = start.params();
+    for (std::size_t k = 0; k < dst.size(); ++k) dst[k].value->assign(*src[k].value);
+    auto dbuf = net.buffers();
+    auto sbuf = start.buffers();
+    for (std::size_t k = 0; k < dbuf.size(); ++k) dbuf[k].value->assign(*sbuf[k].value);
+  }
   Trainer<Dim> trainer(net, data, topt);
   const fs::path out = o.out, ckpt = o.out + ".ckpt", log = o.out + ".log.csv", curve = o.out + ".curve.svg";
   if (!o.resume.empty()) {
@@ -187,6 +201,7 @@ int train(const Options& o, const std::string& command_line) {
                             {"batch", topt.batch},
                             {"seed", o.seed},
                             {"lr", o.lr},
+                            {"init", o.init},
                             {"val_samples", val.size()}};
   for (const auto& s : sequences)
     if (!val_seq.count(s)) summary["train_sequences"].push_back(s);
@@ -275,6 +290,7 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--checkpoint-minutes", o->checkpoint_minutes, "Minutes between checkpoints");
       app.add_option("--resume", o->resume, "Continue from a checkpoint (OUT.ckpt) of the same settings")
           ->check(CLI::ExistingFile);
+      app.add_option("--init", o->init, "Start from this model's weights (fine-tuning)")->check(CLI::ExistingFile);
       app.add_flag("--quiet", o->quiet, "No progress lines");
       app.add_flag("--replot", o->replot, "Only redraw OUT.curve.svg from OUT.log.csv");
       return [o] {

@@ -938,6 +938,36 @@ TEST_CASE("qanet train: model, checkpoint and log; --resume continues bit for bi
   CHECK(r.out.find("not a qanet training checkpoint") != std::string::npos);
 }
 
+TEST_CASE("qanet train --init starts from a model's weights; another architecture is refused") {
+  TempDir dir;
+  const fs::path a = dir / "a.safetensors";
+  CliResult r = qanet_cli(train_args + " --out " + q(a));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  // One step at a vanishing learning rate: the weights stay those of the initial model (the
+  // BatchNorm running statistics move, they are not compared).
+  const fs::path b = dir / "b.safetensors";
+  r = qanet_cli("train --preset small --steps 1 --batch 2 --simulate 4 --val-samples 4 --lr 1e-30 --quiet --seed 5"
+                " --init " + q(a) + " --out " + q(b));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const auto start = tensors_of(a), tuned = tensors_of(dir / "b.safetensors.last.safetensors");
+  for (const char* name : {"image_rib.0.conv.weight", "spine.3.conv.bias", "head.2.weight"}) {
+    CAPTURE(name);
+    REQUIRE(start.count(name) == 1);
+    CHECK(tuned.at(name) == start.at(name));
+  }
+  CHECK(nn::read_model_info(b).training["init"].get<std::string>() == a.string());
+  // Seed 5 alone (no --init) would start elsewhere: the check above can fail.
+  r = qanet_cli("train --preset small --steps 1 --batch 2 --simulate 4 --val-samples 4 --lr 1e-30 --quiet --seed 5"
+                " --out " + q(dir / "c.safetensors"));
+  REQUIRE(r.status == 0);
+  CHECK(tensors_of(dir / "c.safetensors.last.safetensors").at("image_rib.0.conv.weight") != start.at("image_rib.0.conv.weight"));
+  r = qanet_cli("train --preset small --architecture siamese --steps 1 --batch 2 --simulate 4 --val-samples 4 --quiet"
+                " --init " + q(a) + " --out " + q(dir / "d.safetensors"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("--init") != std::string::npos);
+  CHECK(r.out.find("siamese") != std::string::npos);
+}
+
 TEST_CASE("qanet score: one image, a CTC folder, flags, heat maps and errors") {
   TempDir dir;
   const fs::path model = dir / "tiny.safetensors";

@@ -44,7 +44,7 @@ void segment(Frame& f, double bias) {
       smooth[y * w + x] = static_cast<float>(s / n);
     }
   std::vector<float> sorted = smooth;
-  const float lo = qanet::percentile_inplace(sorted, 5), hi = qanet::percentile_inplace(sorted, 95);
+  const float lo = qanet::percentile_linear(sorted, 5), hi = qanet::percentile_linear(sorted, 95);
   const float threshold = lo + static_cast<float>(0.5 + bias) * (hi - lo);
 
   f.labels.assign(smooth.size(), 0);

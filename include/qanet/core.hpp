@@ -5,5 +5,6 @@
 #include "qanet/core/image.hpp"
 #include "qanet/core/labels.hpp"
 #include "qanet/core/parallel.hpp"
+#include "qanet/core/percentile.hpp"
 #include "qanet/core/random.hpp"
 #include "qanet/core/shape.hpp"

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "qanet/core/error.hpp"
+#include "qanet/core/percentile.hpp"
 #include "qanet/core/image.hpp"
 #include "qanet/metrics/detail/overlap.hpp"
 #include "qanet/metrics/distance_transform.hpp"
@@ -47,19 +48,6 @@ struct DirectedDistances {
 };
 
 namespace detail {
-
-// numpy's default ('linear') percentile; reorders x.
-inline double percentile_linear(std::vector<double>& x, double q) {
-  const Index n = static_cast<Index>(x.size());
-  QANET_ASSERT(n > 0);
-  const double pos = (q / 100.0) * static_cast<double>(n - 1);
-  const Index lo = static_cast<Index>(std::floor(pos));
-  const Index hi = std::min(lo + 1, n - 1);
-  std::nth_element(x.begin(), x.begin() + lo, x.end());
-  const double xlo = x[static_cast<std::size_t>(lo)];
-  const double xhi = hi == lo ? xlo : *std::min_element(x.begin() + lo + 1, x.end());
-  return xlo + (pos - static_cast<double>(lo)) * (xhi - xlo);
-}
 
 inline double sum_of(const std::vector<double>& x) {
   double s = 0.0;
@@ -178,8 +166,8 @@ inline BoundaryMetrics boundary_metrics_from_distances(DirectedDistances d, doub
   m.assd_mean_of_means = 0.5 * (m.mean_gt_to_pred + m.mean_pred_to_gt);
   std::vector<double> pooled(x);
   pooled.insert(pooled.end(), y.begin(), y.end());
-  m.hd95_pooled = detail::percentile_linear(pooled, 95.0);
-  m.mhd95 = std::max(detail::percentile_linear(x, 95.0), detail::percentile_linear(y, 95.0));
+  m.hd95_pooled = percentile_linear(pooled, 95.0);
+  m.mhd95 = std::max(percentile_linear(x, 95.0), percentile_linear(y, 95.0));
   return m;
 }
 

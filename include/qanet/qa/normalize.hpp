@@ -8,22 +8,10 @@
 #include <vector>
 
 #include "qanet/core/error.hpp"
+#include "qanet/core/percentile.hpp"
 #include "qanet/core/image.hpp"
 
 namespace qanet {
-
-// numpy's default ('linear') percentile of `values` (reordered in place), q in [0, 100].
-inline double percentile_inplace(std::vector<float>& values, double q) {
-  if (values.empty()) throw InvalidArgument("percentile of an empty set");
-  const double pos = q / 100.0 * static_cast<double>(values.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const std::size_t hi = std::min(lo + 1, values.size() - 1);
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(lo), values.end());
-  const double a = values[lo];
-  double b = a;
-  if (hi != lo) b = *std::min_element(values.begin() + static_cast<std::ptrdiff_t>(hi), values.end());
-  return a + (pos - static_cast<double>(lo)) * (b - a);
-}
 
 struct NormalizeOptions {
   double p_low = 1.0;
@@ -44,8 +32,8 @@ Image<float, Dim> normalize_percentile(const ImageView<const T, Dim>& img, const
       throw InvalidArgument("normalize_percentile: the image holds NaN or infinite values");
     values[static_cast<std::size_t>(i)] = static_cast<float>(v);
   }
-  const double lo = percentile_inplace(values, opt.p_low);
-  const double hi = percentile_inplace(values, opt.p_high);
+  const double lo = percentile_linear(values, opt.p_low);
+  const double hi = percentile_linear(values, opt.p_high);
   Image<float, Dim> out(img.shape(), 0.0f, img.spacing());
   const double range = hi - lo;
   if (!(range > 0)) return out;  // constant (or nearly): all zeros

@@ -66,6 +66,16 @@ struct Shape {
   }
 };
 
+// Index i (any integer) reflected into [0, n) with the edge sample repeated (numpy 'symmetric',
+// scipy 'reflect': ... b a | a b c d | d c ...), for padding by mirroring.
+inline Index reflect_index(Index i, Index n) {
+  if (n == 1) return 0;
+  const Index period = 2 * n;
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - 1 - i;
+}
+
 template <int Dim>
 using Spacing = std::array<double, Dim>;
 

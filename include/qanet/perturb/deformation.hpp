@@ -233,7 +233,7 @@ LabelImage<Dim> warp_labels(const LabelView<Dim>& labels, const DisplacementFiel
         Index src = 0;
         for (int a = 0; a < Dim; ++a) {
           const Index q = static_cast<Index>(std::lround(static_cast<double>(p[a]) + field[a][i]));
-          src = src * shape[a] + ((q >= 0 && q < shape[a]) ? q : detail::reflect_index(q, shape[a]));
+          src = src * shape[a] + ((q >= 0 && q < shape[a]) ? q : reflect_index(q, shape[a]));
         }
         out[i] = labels[src];
       }

@@ -194,15 +194,6 @@ class Assessor {
     return static_cast<Index>(seen.size());
   }
 
-  // Index q of an axis of length n, mirrored at the edges (numpy 'symmetric': ... 2 1 0 | 0 1 2
-  // ... n-1 | n-1 n-2 ...), for any distance outside.
-  static Index mirror(Index q, Index n) {
-    const Index period = 2 * n;
-    q %= period;
-    if (q < 0) q += period;
-    return q < n ? q : period - 1 - q;
-  }
-
   // Copies the patch at `o`; outside the image both the image and the labels are mirrored, so
   // the padding shows cells together with their outlines (a thin volume padded in z, or a small
   // image, does not look like cells that the mask missed).
@@ -211,7 +202,7 @@ class Assessor {
     const Shape<Dim>& s = img.shape();
     for (Index i = 0; i < pi.size(); ++i) {
       auto q = pi.shape().coords(i);
-      for (int a = 0; a < Dim; ++a) q[a] = mirror(q[a] + o[a], s[a]);
+      for (int a = 0; a < Dim; ++a) q[a] = reflect_index(q[a] + o[a], s[a]);
       pi[i] = img.at(q);
       pl[i] = lab.at(q);
     }

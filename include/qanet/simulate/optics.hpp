@@ -25,14 +25,6 @@ inline std::vector<double> gaussian_kernel(double sigma) {
   return k;
 }
 
-inline Index mirror(Index i, Index n) {
-  if (n == 1) return 0;
-  const Index period = 2 * n;
-  i %= period;
-  if (i < 0) i += period;
-  return i < n ? i : period - 1 - i;
-}
-
 }  // namespace detail
 
 // In-place Gaussian blur with a per-axis sigma in voxels (0: that axis untouched); borders
@@ -56,7 +48,7 @@ void gaussian_blur(Image<float, Dim>& img, const std::array<double, static_cast<
           if (i >= r && i + r < n) {
             for (Index j = -r; j <= r; ++j) acc += k[j + r] * line[i + j];
           } else {
-            for (Index j = -r; j <= r; ++j) acc += k[j + r] * line[detail::mirror(i + j, n)];
+            for (Index j = -r; j <= r; ++j) acc += k[j + r] * line[reflect_index(i + j, n)];
           }
           p[i * stride] = static_cast<float>(acc);
         }

@@ -70,15 +70,6 @@ std::vector<Instance<Dim>> find_instances(const LabelView<Dim>& labels) {
   return out;
 }
 
-// Half-sample symmetric reflection (scipy's "reflect": d c b a | a b c d | d c b a) of any
-// index into [0, n).
-inline Index reflect_index(Index i, Index n) {
-  if (n == 1) return 0;
-  const Index period = 2 * n;
-  i %= period;
-  if (i < 0) i += period;
-  return i < n ? i : period - 1 - i;
-}
 
 // Calls f(start_offset, stride, length) for every 1D line of `shape` along `axis`.
 template <int Dim, typename F>

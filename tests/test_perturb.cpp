@@ -118,12 +118,16 @@ TEST_CASE("3D box dilation of a single voxel is a cube") {
   CHECK(n == 125);
 }
 
+// Paints rows [y0, y1) x columns [x0, x1) with `label`.
+void fill_box(LabelImage<2>& l, Index y0, Index y1, Index x0, Index x1, Label label) {
+  for (Index y = y0; y < y1; ++y)
+    for (Index x = x0; x < x1; ++x) l(y, x) = label;
+}
+
 TEST_CASE("per-instance morphology: erosion of a 9x9 square by 3 gives 7x7, labels kept") {
   LabelImage<2> l(Shape<2>(20, 30));
-  for (Index y = 2; y < 11; ++y)
-    for (Index x = 2; x < 11; ++x) l(y, x) = 70000;
-  for (Index y = 5; y < 8; ++y)
-    for (Index x = 20; x < 23; ++x) l(y, x) = 9;
+  fill_box(l, 2, 11, 2, 11, 70000);
+  fill_box(l, 5, 8, 20, 23, 9);
   auto inst = detail::find_instances(l.cview());
   REQUIRE(inst.size() == 2);
   CHECK(inst[0].label == 9);
@@ -145,6 +149,103 @@ TEST_CASE("per-instance morphology: erosion of a 9x9 square by 3 gives 7x7, labe
   Index n = 0;
   for (Label v : be) n += v == 1;
   CHECK(n == 4 * 10);  // only the row facing the background goes
+}
+
+// Brute-force systematic offset: distances by looping over every pixel pair.
+LabelImage<2> brute_shift(const LabelImage<2>& l, const std::map<Label, double>& offset) {
+  const Index ny = l.shape()[0], nx = l.shape()[1];
+  LabelImage<2> out = l;
+  for (Index y = 0; y < ny; ++y)
+    for (Index x = 0; x < nx; ++x) {
+      const Label v = l(y, x);
+      if (v != 0) {  // shrink: distance to the nearest in-image pixel of another value
+        const double d = offset.at(v);
+        if (d >= 0) continue;
+        double best = 1e300;
+        for (Index yy = 0; yy < ny; ++yy)
+          for (Index xx = 0; xx < nx; ++xx)
+            if (l(yy, xx) != v) best = std::min(best, std::hypot(double(yy - y), double(xx - x)));
+        if (best <= -d) out(y, x) = 0;
+      } else {  // grow: the nearest growing instance within its offset, ties to the lower label
+        double best = 1e300;
+        Label owner = 0;
+        for (const auto& [lab, d] : offset) {
+          if (d <= 0) continue;
+          double q = 1e300;
+          for (Index yy = 0; yy < ny; ++yy)
+            for (Index xx = 0; xx < nx; ++xx)
+              if (l(yy, xx) == lab) q = std::min(q, std::hypot(double(yy - y), double(xx - x)));
+          if (q <= d && q < best) best = q, owner = lab;
+        }
+        out(y, x) = owner;
+      }
+    }
+  return out;
+}
+
+TEST_CASE("systematic boundary offset equals brute force: grow, shrink, touching cells, border") {
+  // A disc, a square touching a second square, a cell cut by the image border.
+  auto l = disc_image(40, 50, {{12, 12, 6, 3}, {30, 40, 5, 8}});
+  fill_box(l, 22, 30, 10, 18, 5);
+  fill_box(l, 22, 30, 18, 24, 6);
+  fill_box(l, 0, 4, 30, 40, 70000);
+  auto inst = detail::find_instances(l.cview());
+  REQUIRE(inst.size() == 5);
+  for (const std::vector<double>& d : {std::vector<double>{2.5, 3.0, 1.5, 2.2, 4.0}, {-1.5, -2.0, -2.9, -1.0, -1.2},
+                                       {3.0, -2.0, 2.0, 0.0, -1.0}}) {
+    std::map<Label, double> by_label;
+    for (std::size_t k = 0; k < inst.size(); ++k) by_label[inst[k].label] = d[k];
+    auto got = shift_boundaries(l.cview(), inst, d);
+    auto want = brute_shift(l, by_label);
+    Index diff = 0;
+    for (Index i = 0; i < l.size(); ++i) diff += got[i] != want[i];
+    CHECK(diff == 0);
+  }
+  // By hand: a 9x9 square shrunk by 1 is 7x7 (only the 4-neighbour ring is within 1 px); a
+  // single pixel grown by 1 is a plus of 5 pixels, by 1.5 a 3x3 square.
+  LabelImage<2> sq(Shape<2>(15, 15), 0);
+  fill_box(sq, 3, 12, 3, 12, 1);
+  auto si = detail::find_instances(sq.cview());
+  auto s1 = shift_boundaries(sq.cview(), si, {-1.0});
+  CHECK(std::count(s1.begin(), s1.end(), Label{1}) == 49);
+  LabelImage<2> px(Shape<2>(7, 7), 0);
+  px(3, 3) = 4;
+  auto pi = detail::find_instances(px.cview());
+  auto g1 = shift_boundaries(px.cview(), pi, {1.0});
+  auto g15 = shift_boundaries(px.cview(), pi, {1.5});
+  CHECK(std::count(g1.begin(), g1.end(), Label{4}) == 5);
+  CHECK(std::count(g15.begin(), g15.end(), Label{4}) == 9);
+  CHECK_THROWS_AS(shift_boundaries(px.cview(), pi, {}), InvalidArgument);
+  CHECK_THROWS_AS(shift_boundaries(px.cview(), pi, {std::nan("")}), InvalidArgument);
+}
+
+TEST_CASE("pipeline: the boundary-offset mode grows or shrinks every cell, and is off by default") {
+  auto l = disc_image(120, 160, {{30, 30, 14, 500}, {30, 75, 15, 70000}, {80, 50, 18, 7}, {85, 120, 16, 12}});
+  PerturbOptions only;  // every other stage off, so the result is the offset alone
+  only.deform_probability = 0, only.merge_probability = 0, only.split_probability = 0;
+  only.drop_probability = 0, only.spurious_per_cell = 0;
+  only.boundary_shift_probability = 1.0, only.boundary_shift_jitter = 0.0;
+  int grown = 0, shrunk = 0;
+  for (std::uint64_t seed = 0; seed < 12; ++seed) {
+    auto r = perturb_labels_at(l.cview(), only, 0.7, seed);
+    const double d = r.record.boundary_shift;
+    CHECK(std::abs(d) <= 1.4 * only.boundary_shift_max);
+    for (Index c : r.record.morphology) CHECK(c == 0);
+    // Each disc of radius R becomes (about) a disc of radius R + d: compare areas.
+    Index fg_in = 0, fg_out = 0;
+    for (Label v : l) fg_in += v != 0;
+    for (Label v : r.labels) fg_out += v != 0;
+    const double want = 3.141592653589793 * ((14 + d) * (14 + d) + (15 + d) * (15 + d) + (18 + d) * (18 + d) + (16 + d) * (16 + d));
+    CHECK(double(fg_out) == doctest::Approx(want).epsilon(0.08));
+    (d > 0 ? grown : shrunk) += 1;
+  }
+  CHECK(grown > 0);
+  CHECK(shrunk > 0);
+  // Off by default: the SPEC pipeline never records an offset.
+  for (std::uint64_t seed = 0; seed < 5; ++seed) CHECK(perturb_labels(l.cview(), PerturbOptions{}, seed).record.boundary_shift == 0.0);
+  PerturbOptions bad;
+  bad.boundary_shift_probability = 1.5;
+  CHECK_THROWS_AS(perturb_labels(l.cview(), bad, 1), InvalidArgument);
 }
 
 TEST_CASE("smoothed noise field: reference parameters give a coherent field of about 2 px sd") {

@@ -141,17 +141,22 @@ template <int Dim>
 struct BrutePatch {
   std::array<Index, Dim> origin;
   Index objects;
+  double weight;
   double score;
 };
 
 // Every patch of the grid, one at a time through `net`; patches without an object are skipped,
-// the others weighted by their number of distinct labels.
+// the others weighted by their number of distinct labels or (fractional) by the share of each
+// label's pixels that lies inside the patch, counted pixel by pixel.
 template <int Dim>
 std::pair<double, std::vector<BrutePatch<Dim>>> brute_force(nn::Network<float, Dim>& net, const Image<float, Dim>& img,
                                                              const LabelImage<Dim>& lab, const std::array<Index, Dim>& patch,
-                                                             const std::array<Index, Dim>& stride) {
+                                                             const std::array<Index, Dim>& stride, bool fractional = true) {
   std::array<std::vector<Index>, Dim> st;
   for (int a = 0; a < Dim; ++a) st[a] = starts(img.shape()[a], patch[a], stride[a]);
+  std::map<Label, double> total;
+  for (Label v : lab)
+    if (v) total[v] += 1;
   std::vector<BrutePatch<Dim>> out;
   double s = 0, w = 0;
   std::array<std::size_t, Dim> k{};
@@ -159,13 +164,16 @@ std::pair<double, std::vector<BrutePatch<Dim>>> brute_force(nn::Network<float, D
     std::array<Index, Dim> o;
     for (int a = 0; a < Dim; ++a) o[a] = st[a][k[a]];
     auto [pi, pl] = crop<Dim>(img, lab, o, patch);
-    std::set<Label> distinct(pl.begin(), pl.end());
-    distinct.erase(0);
-    if (!distinct.empty()) {
+    std::map<Label, double> inside;
+    for (Label v : pl)
+      if (v) inside[v] += 1;
+    if (!inside.empty()) {
+      double weight = 0;
+      for (const auto& [l, n] : inside) weight += fractional ? n / total.at(l) : 1.0;
       const double v = std::clamp(network_score(net, pi, pl, net.config().encoding), 0.0, 1.0);
-      out.push_back({o, static_cast<Index>(distinct.size()), v});
-      s += v * static_cast<double>(distinct.size());
-      w += static_cast<double>(distinct.size());
+      out.push_back({o, static_cast<Index>(inside.size()), weight, v});
+      s += v * weight;
+      w += weight;
     }
     int a = Dim - 1;
     while (a >= 0 && ++k[a] == st[a].size()) k[a--] = 0;
@@ -192,6 +200,8 @@ Scene<2> scene_2d(std::uint64_t seed = 5) {
 // ------------------------------------------------------------------------------- Assessor
 
 TEST_CASE("Assessor: object-weighted tiles equal a brute-force recomputation, empty tiles skipped") {
+  // The crop of the scene keeps whole objects out of some tiles and cuts others: both weightings
+  // (visible fractions by default, plain counts on request) are recomputed here by brute force.
   TempDir dir;
   write_tiny_model<2>(dir / "m.safetensors");
   const Assessor<2> assessor(dir / "m.safetensors");
@@ -219,6 +229,8 @@ TEST_CASE("Assessor: object-weighted tiles equal a brute-force recomputation, em
     CHECK(a.patches[i].origin == patches[i].origin);
     CHECK(a.patches[i].size == std::array<Index, 2>{48, 48});
     CHECK(a.patches[i].objects == patches[i].objects);
+    CHECK(a.patches[i].weight == doctest::Approx(patches[i].weight).epsilon(1e-12));
+    CHECK(a.patches[i].weight < static_cast<double>(patches[i].objects) + 1e-12);
     CHECK(a.patches[i].score == doctest::Approx(patches[i].score).epsilon(1e-5));
     CHECK(patches[i].score > 0.0);
     CHECK(patches[i].score < 1.0);
@@ -232,6 +244,15 @@ TEST_CASE("Assessor: object-weighted tiles equal a brute-force recomputation, em
   double plain_mean = 0;
   for (const auto& p : patches) plain_mean += p.score / static_cast<double>(patches.size());
   CHECK(std::abs(score - plain_mean) > 1e-7);
+
+  // Counting every visible object as 1 (SPEC §9 read literally) gives another, also exact, mean.
+  AssessOptions counts = opt;
+  counts.fractional_weights = false;
+  const auto n = assessor.assess(sc.image.cview(), sc.labels.cview(), counts);
+  const auto [count_score, count_patches] = brute_force<2>(net, sc.image, sc.labels, {48, 48}, {24, 24}, false);
+  for (std::size_t i = 0; i < count_patches.size(); ++i) CHECK(n.patches[i].weight == static_cast<double>(count_patches[i].objects));
+  CHECK(n.score == doctest::Approx(count_score).epsilon(1e-5));
+  CHECK(std::abs(count_score - score) > 1e-7);
 
   // A batch of one gives the same patches as batches of 16.
   opt.batch = 1;

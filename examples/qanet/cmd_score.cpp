@@ -22,7 +22,7 @@ using json = nlohmann::json;
 
 struct Options {
   std::string image, mask, images, masks, model, heatmap;
-  bool json = false, no_rescale = false;
+  bool json = false, no_rescale = false, count_weights = false;
   long patch = -1, stride = -1;
   double scale = 0;
   double flag_below = NAN;
@@ -63,7 +63,7 @@ template <int Dim>
 json patch_list(const qanet::Assessment<Dim>& a) {
   json list = json::array();
   for (const auto& p : a.patches)
-    list.push_back({{"origin", p.origin}, {"size", p.size}, {"score", p.score}, {"objects", p.objects}});
+    list.push_back({{"origin", p.origin}, {"size", p.size}, {"score", p.score}, {"objects", p.objects}, {"weight", p.weight}});
   return list;
 }
 
@@ -79,6 +79,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
   opt.stride = o.stride;
   opt.scale = o.scale;
   opt.rescale = !o.no_rescale;
+  opt.fractional_weights = !o.count_weights;
   const bool folder = !o.images.empty();
   std::vector<FrameScore> frames;
   if (!folder) {
@@ -196,6 +197,8 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--stride", o->stride, "Patch stride in px (default: half the patch)");
       app.add_option("--scale", o->scale, "Resample images by this factor (default: measured from the mask)");
       app.add_flag("--no-rescale", o->no_rescale, "Score at the image's own scale");
+      app.add_flag("--count-weights", o->count_weights,
+                   "Weight patches by the number of objects they touch (default: by the visible share of each object)");
       app.add_option("--flag-below", o->flag_below, "List frames and patches of quality worse than this");
       app.add_option("--heatmap", o->heatmap, "Write per-patch quality overlays (PNG) into this folder");
       app.add_flag("--json", o->json, "Print one JSON object");

@@ -31,6 +31,7 @@ struct Options {
   long batch = 32;
   std::uint64_t seed = 1;
   double diameter = -1, lr = 1e-3, clip = 0, checkpoint_minutes = 5;
+  double shift_probability = 0.3;  // share of masks with one systematic boundary offset
   long val_samples = 256, validate_every = 0;
   bool quiet = false, replot = false;
 };
@@ -115,6 +116,7 @@ int train(const Options& o, const std::string& command_line) {
   dopt.target_diameter = diameter;
   dopt.simulate = simulate > 0;
   dopt.simulate_fraction = static_cast<double>(simulate) / static_cast<double>(simulate + real);
+  dopt.perturb.boundary_shift_probability = o.shift_probability;
   TrainingData<Dim> data(std::move(train_frames), dopt);
   for (const auto& s : data.skipped()) std::fprintf(stderr, "qanet train: skipped %s\n", s.c_str());
 
@@ -285,6 +287,10 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--lr", o->lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber);
       app.add_option("--clip", o->clip, "Clip the gradient norm to this (0: off)")->check(CLI::NonNegativeNumber);
       app.add_option("--diameter", o->diameter, "Object diameter (px) images are rescaled to; 0: no rescaling");
+      app.add_option("--shift-probability", o->shift_probability,
+                     "Share of masks whose cells are all grown or shrunk by one offset (a threshold error) "
+                     "instead of the per-cell box morphology")
+          ->check(CLI::Range(0.0, 1.0));
       app.add_option("--val-samples", o->val_samples, "Validation samples per source")->check(CLI::PositiveNumber);
       app.add_option("--validate-every", o->validate_every, "Steps between validations (default: one epoch, at most 200)");
       app.add_option("--checkpoint-minutes", o->checkpoint_minutes, "Minutes between checkpoints");

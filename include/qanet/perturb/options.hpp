@@ -36,6 +36,14 @@ struct PerturbOptions {
   Index large_side_min = 10, large_side_max = 24;
   Index large_cell_area = 2000;
 
+  // --- 1b. systematic boundary offset (not in SPEC; off by default): with this probability
+  // per sample, step 1 moves every boundary by one Euclidean offset d ~ f * U(-max, max) voxels
+  // (each cell's offset varied by +-jitter relative) instead of a box element per cell: the
+  // error of a segmenter whose threshold is too low or too high (see boundary_shift.hpp).
+  double boundary_shift_probability = 0.0;
+  double boundary_shift_max = 6.0;
+  double boundary_shift_jitter = 0.3;
+
   // --- 2. non-rigid deformation of the whole map.
   double deform_probability = 0.8;
   DeformModel deform_model = DeformModel::automatic;
@@ -71,6 +79,9 @@ struct PerturbOptions {
     if (small_side_min < 1 || small_side_max < small_side_min || large_side_min < 1 ||
         large_side_max < large_side_min)
       throw InvalidArgument("PerturbOptions: element sides need 1 <= min <= max");
+    prob(boundary_shift_probability, "boundary_shift_probability");
+    prob(boundary_shift_jitter, "boundary_shift_jitter");
+    if (!(boundary_shift_max >= 0.0)) throw InvalidArgument("PerturbOptions: boundary_shift_max must be >= 0");
     prob(deform_probability, "deform_probability");
     if (!(noise_amplitude >= 0.0) || !(noise_sigma >= 0.0))
       throw InvalidArgument("PerturbOptions: noise_amplitude and noise_sigma must be >= 0");

@@ -12,6 +12,7 @@
 
 #include "qanet/core/image.hpp"
 #include "qanet/core/random.hpp"
+#include "qanet/perturb/boundary_shift.hpp"
 #include "qanet/perturb/deformation.hpp"
 #include "qanet/perturb/detail/instances.hpp"
 #include "qanet/perturb/morphology.hpp"
@@ -24,6 +25,7 @@ namespace qanet {
 struct PerturbRecord {
   double severity = 0.5;
   std::array<Index, 5> morphology{};  // instances per MorphOp
+  double boundary_shift = 0.0;        // step 1b's offset in voxels (0: box morphology ran)
   bool deformed = false;
   Index merged = 0, split = 0, dropped = 0, spurious = 0;
 };
@@ -90,8 +92,26 @@ PerturbResult<Dim> perturb_labels_at(const LabelView<Dim>& gt, const PerturbOpti
   for (std::size_t k = 0; k < instances.size(); ++k) instances[k].label = static_cast<Label>(k + 1);
   const Index n_gt = static_cast<Index>(instances.size());
 
-  // 1. Morphology per instance.
-  {
+  // 1. Morphology per instance, or (1b) one systematic boundary offset for all of them. The
+  // offset draws come from a stream of their own, drawn only when the mode is on, so masks of
+  // the SPEC pipeline stay byte for byte what they were.
+  bool shifted = false;
+  if (opt.boundary_shift_probability > 0.0 && !instances.empty()) {
+    const std::uint64_t s7 = detail::substream(seed, 7);
+    Rng rng(s7);
+    if (rng.bernoulli(opt.boundary_shift_probability)) {
+      const double d = f * rng.uniform(-opt.boundary_shift_max, opt.boundary_shift_max);
+      std::vector<double> offsets(instances.size());
+      for (std::size_t k = 0; k < instances.size(); ++k) {
+        Rng cell = Rng::derive(s7, {instances[k].label});
+        offsets[k] = d * (1.0 + cell.uniform(-opt.boundary_shift_jitter, opt.boundary_shift_jitter));
+      }
+      cur = shift_boundaries(cur.cview(), instances, offsets);
+      res.record.boundary_shift = d;
+      shifted = true;
+    }
+  }
+  if (!shifted) {
     std::vector<InstanceMorphology> ops(instances.size());
     double wsum = 0.0;
     for (double w : opt.morphology_weights) wsum += w;

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -30,6 +31,11 @@ struct AssessOptions {
   double scale = 0;     // > 0: resample by this factor instead of measuring objects on the mask
   bool rescale = true;  // false: score at the image's own scale
   Index batch = 16;     // patches per forward pass
+  // Patch weights: true counts each object by the fraction of its voxels inside the patch, so a
+  // sliver of a cell cut by the patch edge (which the network judges poorly: most of the cell
+  // is out of view) weighs little and the cell's full views dominate; false counts every
+  // object touching the patch as 1 (SPEC §9 read literally).
+  bool fractional_weights = true;
 };
 
 template <int Dim>
@@ -37,12 +43,13 @@ struct PatchScore {
   std::array<Index, Dim> origin{};  // in the caller's image, numpy order
   std::array<Index, Dim> size{};
   double score = 0;
-  Index objects = 0;  // objects of the mask visible in the patch (its weight)
+  Index objects = 0;  // objects of the mask visible in the patch
+  double weight = 0;  // its weight: `objects`, or their visible fractions (AssessOptions)
 };
 
 template <int Dim>
 struct Assessment {
-  double score = 0;            // object-weighted mean of the patch scores
+  double score = 0;            // weighted mean of the patch scores (PatchScore::weight)
   Index objects = 0;           // objects in the mask
   double scale = 1;            // resampling factor used (in-plane)
   std::vector<PatchScore<Dim>> patches;
@@ -105,6 +112,7 @@ class Assessor {
     struct Job {
       std::array<Index, Dim> origin;
       Index objects;
+      double weight;
     };
     std::vector<Job> jobs;
     nn::Tensor<float> xi, xs;
@@ -132,19 +140,26 @@ class Assessor {
         }
         ps.score = clamp_score(y[b]);
         ps.objects = js[static_cast<std::size_t>(b)].objects;
+        ps.weight = js[static_cast<std::size_t>(b)].weight;
         out.patches.push_back(ps);
       }
       js.clear();
     };
+    std::unordered_map<Label, Index> volume;
+    for (Label v : lab)
+      if (v) ++volume[v];
     for (const auto& t : tiles) {
-      const Index k = objects_in_box(lab, t.origin, patch);
-      if (k == 0) continue;  // nothing to assess there; weight 0
-      jobs.push_back({t.origin, k});
+      const auto inside = voxels_in_box(lab, t.origin, patch);
+      if (inside.empty()) continue;  // nothing to assess there; weight 0
+      double w = 0;
+      for (const auto& [label, n] : inside)
+        w += opt.fractional_weights ? static_cast<double>(n) / static_cast<double>(volume.at(label)) : 1.0;
+      jobs.push_back({t.origin, static_cast<Index>(inside.size()), w});
       if (static_cast<Index>(jobs.size()) == batch) flush(jobs);
     }
     flush(jobs);
     double wsum = 0, s = 0;
-    for (const auto& p : out.patches) wsum += static_cast<double>(p.objects), s += p.score * static_cast<double>(p.objects);
+    for (const auto& p : out.patches) wsum += p.weight, s += p.score * p.weight;
     if (!(wsum > 0))  // objects lost by shrinking (e.g. a tiny --scale): nothing was assessed
       throw UndefinedValue("assess: no object of the mask is left after rescaling by " + std::to_string(out.scale));
     out.score = s / wsum;
@@ -176,8 +191,10 @@ class Assessor {
     return static_cast<Index>(seen.size());
   }
 
-  static Index objects_in_box(const LabelImage<Dim>& lab, const std::array<Index, Dim>& o, const std::array<Index, Dim>& size) {
-    std::unordered_set<Label> seen;
+  // Voxels of every object inside the box at `o`.
+  static std::unordered_map<Label, Index> voxels_in_box(const LabelImage<Dim>& lab, const std::array<Index, Dim>& o,
+                                                        const std::array<Index, Dim>& size) {
+    std::unordered_map<Label, Index> seen;
     const Shape<Dim>& s = lab.shape();
     std::array<Index, Dim> end{};
     for (int a = 0; a < Dim; ++a) end[a] = std::min(s[a], o[a] + size[a]);
@@ -186,12 +203,12 @@ class Assessor {
     while (true) {
       const Label* row = lab.data() + s.offset(p);
       for (Index x = 0; x < nx; ++x)
-        if (row[x]) seen.insert(row[x]);
+        if (row[x]) ++seen[row[x]];
       int a = Dim - 2;
       while (a >= 0 && ++p[a] == end[a]) p[a] = o[a], --a;
       if (a < 0) break;
     }
-    return static_cast<Index>(seen.size());
+    return seen;
   }
 
   // Copies the patch at `o`; outside the image both the image and the labels are mirrored, so

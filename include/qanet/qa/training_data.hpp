@@ -42,6 +42,7 @@ inline PerturbOptions scale_perturbation(PerturbOptions p, double s) {
   p.noise_amplitude *= s;
   p.noise_sigma = std::max(1.0, p.noise_sigma * s);
   p.bspline_inplane *= s;
+  p.boundary_shift_max *= s;
   return p;
 }
 

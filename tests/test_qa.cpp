@@ -717,6 +717,70 @@ TEST_CASE("Trainer: resumption on a fresh Network object is bit-exact") {
   CHECK(after_resume == 0.0);
 }
 
+TEST_CASE("Trainer: weight averaging follows its recurrence, is what gets validated, and resumes exactly") {
+  TempDir dir;
+  const TrainingData<2> data({}, tiny_data_options());
+  const long n = 6;
+  const double decay = 0.7;
+  // The raw weights after every step (the averaging does not touch them), recorded through the
+  // checkpoint callback, which runs between steps.
+  nn::Network<float, 2> raw_net(tiny_config<2>(), 3);
+  Trainer<2> raw(raw_net, data, tiny_trainer_options(n));
+  std::vector<std::vector<std::vector<float>>> history;
+  raw.run(nullptr, [](const TrainProgress&) {}, {}, [&] { history.push_back(snapshot(raw_net)); });
+  REQUIRE(history.size() == static_cast<std::size_t>(n));
+
+  auto opt = tiny_trainer_options(n);
+  opt.ema = decay;
+  opt.log_every = 1;
+  nn::Network<float, 2> net(tiny_config<2>(), 3);
+  Trainer<2> t(net, data, opt);
+  auto expected = snapshot(net);  // the average starts at the initial weights
+  std::vector<std::vector<std::vector<float>>> reported;
+  t.run(nullptr, [&](const TrainProgress&) { reported.push_back(snapshot(net)); }, {}, [&] {
+    if (t.step() == n / 2) t.save_checkpoint(dir / "half.ckpt", nn::ModelInfo{});
+  });
+  for (long step = 1; step <= n; ++step) {
+    const double d = std::min(decay, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
+    const auto& w = history[static_cast<std::size_t>(step - 1)];
+    for (std::size_t k = 0; k < w.size(); ++k)
+      for (std::size_t i = 0; i < w[k].size(); ++i)
+        expected[k][i] = static_cast<float>(d) * expected[k][i] + static_cast<float>(1.0 - d) * w[k][i];
+    CAPTURE(step);
+    // Progress callbacks (and so validation and the saved best model) see the average...
+    CHECK(worst_difference(reported[static_cast<std::size_t>(step - 1)], expected) < 1e-6);
+  }
+  // ... while training goes on with the raw weights, which averaging leaves alone.
+  CHECK(worst_difference(snapshot(net), history.back()) == 0.0);
+  CHECK(worst_difference(snapshot(net), expected) > 1e-4);
+  std::vector<std::vector<float>> averaged;
+  t.with_average([&] { averaged = snapshot(net); });
+  CHECK(worst_difference(averaged, expected) < 1e-6);
+  CHECK(worst_difference(snapshot(net), history.back()) == 0.0);
+
+  // Resumed half way in a fresh network: the same raw weights and the same average, bit for bit.
+  nn::Network<float, 2> net2(tiny_config<2>(), 9);
+  Trainer<2> t2(net2, data, opt);
+  t2.load_checkpoint(dir / "half.ckpt");
+  t2.run(nullptr, [](const TrainProgress&) {});
+  CHECK(worst_difference(snapshot(net2), snapshot(net)) == 0.0);
+  std::vector<std::vector<float>> averaged2;
+  t2.with_average([&] { averaged2 = snapshot(net2); });
+  CHECK(worst_difference(averaged2, averaged) == 0.0);
+
+  // A checkpoint with averaging does not resume a run without (nor with another decay).
+  nn::Network<float, 2> net3(tiny_config<2>(), 3);
+  Trainer<2> off(net3, data, tiny_trainer_options(n));
+  CHECK_THROWS_WITH_AS(off.load_checkpoint(dir / "half.ckpt"), doctest::Contains("weight averaging"), InvalidArgument);
+  auto other = opt;
+  other.ema = 0.5;
+  Trainer<2> t4(net3, data, other);
+  CHECK_THROWS_AS(t4.load_checkpoint(dir / "half.ckpt"), InvalidArgument);
+  auto bad = opt;
+  bad.ema = 1.0;
+  CHECK_THROWS_AS(Trainer<2>(net3, data, bad), InvalidArgument);
+}
+
 TEST_CASE("Trainer: a checkpoint of other settings is refused with a clear message") {
   TempDir dir;
   const TrainingData<2> data({}, tiny_data_options());
@@ -751,6 +815,13 @@ TEST_CASE("Trainer: a checkpoint of other settings is refused with a clear messa
   nn::Network<float, 2> n4(tiny_config<2>(), 3);
   Trainer<2> t4(n4, mdata, tiny_trainer_options(2));
   CHECK_THROWS_WITH_AS(t4.load_checkpoint(dir / "run.ckpt"), doctest::Contains("mhd95"), InvalidArgument);
+  // Another perturbation mix (the systematic boundary offset turned on).
+  auto so = tiny_data_options();
+  so.perturb.boundary_shift_probability = 0.3;
+  const TrainingData<2> sdata({}, so);
+  nn::Network<float, 2> n5(tiny_config<2>(), 3);
+  Trainer<2> t5(n5, sdata, tiny_trainer_options(2));
+  CHECK_THROWS_WITH_AS(t5.load_checkpoint(dir / "run.ckpt"), doctest::Contains("boundary_shift_probability"), InvalidArgument);
   // Settings that would divide by zero are refused up front.
   auto never = tiny_trainer_options(2);
   never.validate_every = 0;

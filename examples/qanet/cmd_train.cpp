@@ -31,7 +31,8 @@ struct Options {
   long batch = 32;
   std::uint64_t seed = 1;
   double diameter = -1, lr = 1e-3, clip = 0, checkpoint_minutes = 5;
-  double shift_probability = 0.3;  // share of masks with one systematic boundary offset
+  double shift_probability = 0.3;
+  double ema = 0;  // weight averaging decay; 0: off  // share of masks with one systematic boundary offset
   long val_samples = 256, validate_every = 0;
   bool quiet = false, replot = false;
 };
@@ -128,6 +129,7 @@ int train(const Options& o, const std::string& command_line) {
   topt.seed = o.seed;
   topt.adamw.lr = o.lr;
   topt.clip = o.clip;
+  topt.ema = o.ema;
   topt.validate_every = o.validate_every > 0 ? o.validate_every : std::min<long>(steps_per_epoch, 200);
   topt.log_every = std::max<long>(1, std::min<long>(10, topt.validate_every));
 
@@ -253,11 +255,13 @@ int train(const Options& o, const std::string& command_line) {
   trainer.run(val.size() > 0 ? &val : nullptr, on_progress, save_best, checkpoint);
   info.training = summary;
   trainer.save_checkpoint(ckpt, info);
-  if (val.size() == 0) save_best();  // nothing to select on: the last model
-  // The model at the end of the schedule too, for comparison with the one chosen on validation.
-  summary["last_step"] = trainer.step();
-  info.training = summary;
-  nn::save_model(o.out + ".last.safetensors", net, info);
+  trainer.with_average([&] {
+    if (val.size() == 0) save_best();  // nothing to select on: the last model
+    // The model at the end of the schedule too, for comparison with the one chosen on validation.
+    summary["last_step"] = trainer.step();
+    info.training = summary;
+    nn::save_model(o.out + ".last.safetensors", net, info);
+  });
   std::fprintf(stderr, "qanet train: done; best validation MSE %.6f; model %s, checkpoint %s, log %s\n",
                trainer.best_val_mse(), out.c_str(), ckpt.c_str(), log.c_str());
   return 0;
@@ -291,6 +295,9 @@ qanet::cli::RegisterCommand registration{
                      "Share of masks whose cells are all grown or shrunk by one offset (a threshold error) "
                      "instead of the per-cell box morphology")
           ->check(CLI::Range(0.0, 1.0));
+      app.add_option("--ema", o->ema,
+                     "Keep, validate and save a moving average of the weights with this decay (e.g. 0.999; 0: off)")
+          ->check(CLI::Range(0.0, 0.9999999));
       app.add_option("--val-samples", o->val_samples, "Validation samples per source")->check(CLI::PositiveNumber);
       app.add_option("--validate-every", o->validate_every, "Steps between validations (default: one epoch, at most 200)");
       app.add_option("--checkpoint-minutes", o->checkpoint_minutes, "Minutes between checkpoints");

@@ -31,6 +31,11 @@ struct TrainerOptions {
   std::uint64_t seed = 1;
   long validate_every = 100; // steps
   long log_every = 10;       // steps between progress reports
+  // Polyak averaging: > 0 keeps an exponential moving average of the weights and BatchNorm
+  // statistics (decay min(ema, (1 + t) / (10 + t)) at step t, the usual warm-up), and
+  // validation, the best model and average() use the average instead of the raw weights,
+  // which wander with every noisy small batch. 0: off.
+  double ema = 0;
 };
 
 // What the callbacks see.
@@ -79,6 +84,11 @@ class Trainer {
     if (opt_.validate_every < 1 || opt_.log_every < 1)
       throw InvalidArgument("trainer: validate_every and log_every must be >= 1");
     if (opt_.warmup < 0) opt_.warmup = opt_.steps / 10;
+    if (!(opt_.ema >= 0 && opt_.ema < 1)) throw InvalidArgument("trainer: ema must lie in [0, 1)");
+    if (opt_.ema > 0) {
+      for (const auto& p : net_.params()) average_.emplace_back(*p.value);
+      for (const auto& b : net_.buffers()) average_.emplace_back(*b.value);
+    }
     std::array<Index, Dim> sp;
     for (int a = 0; a < Dim; ++a) sp[a] = data.options().patch[a];
     image_.reshape(nn::activation_shape<Dim>(opt_.batch, 1, sp));
@@ -139,6 +149,7 @@ class Trainer {
       if (opt_.clip > 0) nn::clip_grad_norm(params, opt_.clip);
       adamw_.step();
       ++step_;
+      update_average();
       loss_sum += loss, ++loss_n, samples_since += opt_.batch;
 
       const bool validate_now = val && (step_ % opt_.validate_every == 0 || step_ == opt_.steps);
@@ -149,19 +160,34 @@ class Trainer {
         p.loss = loss_sum / static_cast<double>(std::max<long>(loss_n, 1));
         p.samples_per_s = static_cast<double>(samples_since) / std::max(1e-9, std::chrono::duration<double>(now - last).count());
         p.seconds = std::chrono::duration<double>(now - t0).count();
-        if (validate_now) {
-          p.val_mse = validate(*val);
-          p.improved = *p.val_mse < best_;
-          if (p.improved) best_ = *p.val_mse;
-        }
-        p.best_val_mse = best_;
-        on_progress(p);
-        if (p.improved && on_best) on_best();
+        with_average([&] {  // the averaged weights are the ones validated and kept
+          if (validate_now) {
+            p.val_mse = validate(*val);
+            p.improved = *p.val_mse < best_;
+            if (p.improved) best_ = *p.val_mse;
+          }
+          p.best_val_mse = best_;
+          on_progress(p);
+          if (p.improved && on_best) on_best();
+        });
         loss_sum = 0, loss_n = 0, samples_since = 0;
         last = clock::now();
       }
       if (on_checkpoint) on_checkpoint();
     }
+  }
+
+  // Runs f with the averaged weights in the network (with the raw ones when averaging is off),
+  // then puts the raw weights back, even when f throws.
+  template <typename F>
+  void with_average(F&& f) {
+    if (average_.empty()) return f();
+    swap_average();
+    struct Back {
+      Trainer* t;
+      ~Back() { t->swap_average(); }
+    } back{this};
+    f();
   }
 
   // Checkpoint: the model file's tensors and metadata plus the optimiser moments and the step.
@@ -175,6 +201,7 @@ class Trainer {
     f.metadata["checkpoint_steps"] = std::to_string(opt_.steps);
     f.metadata["checkpoint_batch"] = std::to_string(opt_.batch);
     f.metadata["checkpoint_data"] = data_settings();
+    if (opt_.ema > 0) f.metadata["checkpoint_ema"] = std::to_string(opt_.ema);
     const auto params = net_.params();
     for (std::size_t k = 0; k < params.size(); ++k) {
       f.tensors[params[k].name].assign(*params[k].value);
@@ -185,6 +212,8 @@ class Trainer {
       f.tensors["adamw.v." + params[k].name] = std::move(v);
     }
     for (const auto& b : net_.buffers()) f.tensors[b.name].assign(*b.value);
+    const auto names = state_names();
+    for (std::size_t k = 0; k < average_.size(); ++k) f.tensors["average." + names[k]].assign(average_[k]);
     nn::write_safetensors(path, f);
   }
 
@@ -203,6 +232,10 @@ class Trainer {
       throw InvalidArgument(what + ": checkpoint of a run with seed " + meta("checkpoint_seed") + ", " +
                             meta("checkpoint_steps") + " steps, batch " + meta("checkpoint_batch") +
                             "; resume with the same settings");
+    const auto ema = f.metadata.find("checkpoint_ema");
+    if ((ema == f.metadata.end()) != (opt_.ema == 0) || (ema != f.metadata.end() && std::stod(ema->second) != opt_.ema))
+      throw InvalidArgument(what + ": checkpoint of a run with weight averaging " +
+                            (ema == f.metadata.end() ? std::string("off") : ema->second) + "; resume with the same settings");
     // The training stream must be the same too (metric, patch, scale, simulation share).
     if (auto it = f.metadata.find("checkpoint_data"); it != f.metadata.end() && it->second != data_settings())
       throw InvalidArgument(what + ": checkpoint of a run with training data " + it->second + ", this run has " +
@@ -223,6 +256,8 @@ class Trainer {
       adamw_.second_moments()[k].assign(v.begin(), v.end());
     }
     for (const auto& b : net_.buffers()) take(b.name, *b.value);
+    const auto names = state_names();
+    for (std::size_t k = 0; k < average_.size(); ++k) take("average." + names[k], average_[k]);
     const std::string best = meta("checkpoint_best_val_mse");
     best_ = best == "inf" ? std::numeric_limits<double>::infinity() : std::stod(best);
     step_ = step;
@@ -233,13 +268,48 @@ class Trainer {
   // What defines the training stream besides the seed (checked on resumption).
   std::string data_settings() const {
     const auto& d = data_.options();
-    return nlohmann::json{{"metric", d.metric},
-                          {"patch", d.patch.str()},
-                          {"target_diameter", d.target_diameter},
-                          {"simulate", d.simulate},
-                          {"simulate_fraction", d.simulate_fraction},
-                          {"real_frames", data_.real_frames()}}
-        .dump();
+    nlohmann::json j{{"metric", d.metric},
+                     {"patch", d.patch.str()},
+                     {"target_diameter", d.target_diameter},
+                     {"simulate", d.simulate},
+                     {"simulate_fraction", d.simulate_fraction},
+                     {"real_frames", data_.real_frames()}};
+    // Named only when on, so checkpoints written before the mode existed still resume.
+    if (d.perturb.boundary_shift_probability > 0) j["boundary_shift_probability"] = d.perturb.boundary_shift_probability;
+    return j.dump();
+  }
+
+  // Names of the weights and statistics, in the order of average_.
+  std::vector<std::string> state_names() const {
+    std::vector<std::string> n;
+    for (const auto& p : net_.params()) n.push_back(p.name);
+    for (const auto& b : net_.buffers()) n.push_back(b.name);
+    return n;
+  }
+
+  void update_average() {
+    if (average_.empty()) return;
+    const double d = std::min(opt_.ema, (1.0 + static_cast<double>(step_)) / (10.0 + static_cast<double>(step_)));
+    const float keep = static_cast<float>(d), take = static_cast<float>(1.0 - d);
+    std::size_t k = 0;
+    auto blend = [&](const nn::Tensor<float>& now) {
+      float* a = average_[k++].data();
+      const float* x = now.data();
+      for (Index i = 0; i < now.numel(); ++i) a[i] = keep * a[i] + take * x[i];
+    };
+    for (const auto& p : net_.params()) blend(*p.value);
+    for (const auto& b : net_.buffers()) blend(*b.value);
+  }
+
+  void swap_average() {
+    std::size_t k = 0;
+    auto swap = [&](nn::Tensor<float>& now) {
+      float* a = average_[k++].data();
+      float* x = now.data();
+      for (Index i = 0; i < now.numel(); ++i) std::swap(a[i], x[i]);
+    };
+    for (const auto& p : net_.params()) swap(*p.value);
+    for (const auto& b : net_.buffers()) swap(*b.value);
   }
 
   // Batch of step s: samples s*B .. s*B+B-1 of the training stream, made in parallel.
@@ -259,6 +329,7 @@ class Trainer {
   TrainerOptions opt_;
   nn::AdamW<float> adamw_;
   nn::Tensor<float> image_, seg_, target_, val_image_, val_seg_;
+  std::vector<nn::Tensor<float>> average_;  // weights then statistics (opt.ema > 0)
   long step_ = 0;
   double best_ = std::numeric_limits<double>::infinity();
 };

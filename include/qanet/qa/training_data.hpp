@@ -80,6 +80,14 @@ SimulationOptions<Dim> randomized_simulation(Rng& rng, const Shape<Dim>& patch, 
   return s;
 }
 
+// The perturbation of training samples: SPEC §6 plus, for 30% of the masks, one systematic
+// boundary offset for all cells (the threshold error of real segmenters, boundary_shift.hpp).
+inline PerturbOptions training_perturbation() {
+  PerturbOptions p;
+  p.boundary_shift_probability = 0.3;
+  return p;
+}
+
 template <int Dim>
 struct TrainingDataOptions {
   Shape<Dim> patch;
@@ -87,7 +95,7 @@ struct TrainingDataOptions {
   double target_diameter = 0;       // px; 0 = no scale normalisation
   double simulate_fraction = 0.5;   // share of simulated samples when real frames exist
   bool simulate = true;             // false: real frames only
-  PerturbOptions perturb;           // at the SIM+ scale; scaled to target_diameter
+  PerturbOptions perturb = training_perturbation();  // at the SIM+ scale; scaled to target_diameter
 };
 
 // Network-ready samples: (image, mask) patches, exact target.

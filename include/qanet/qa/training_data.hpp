@@ -56,7 +56,9 @@ SimulationOptions<Dim> randomized_simulation(Rng& rng, const Shape<Dim>& patch, 
   s.radius_log_sd = rng.uniform(0.08, 0.3);
   s.elongation_max = rng.uniform(1.1, 2.0);
   s.irregularity = rng.uniform(0.02, 0.15);
-  s.coverage = rng.uniform(0.08, 0.45);
+  // A quarter of the patches sparse (one or two cells in much background, as in SIM+ 02 or a
+  // low-density culture), the rest from sparse to crowded.
+  s.coverage = rng.bernoulli(0.25) ? rng.uniform(0.02, 0.08) : rng.uniform(0.08, 0.45);
   s.touching_fraction = rng.uniform(0.0, 0.5);
   s.min_gap = rng.uniform(1.0, 5.0);
   s.mitotic_fraction = rng.uniform(0.0, 0.12);

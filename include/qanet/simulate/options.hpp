@@ -47,6 +47,11 @@ struct SimulationOptions {
   double texture_scale = 4.0;     // its correlation length (px)
   double spots_max = 4;           // up to this many bright spots (nucleoli, chromocentres) per cell
   double spot_brightness = 1.2;   // relative to the cell signal
+  // A dim rim: the cell signal is multiplied by 1 - rim_depth * exp(-(d - 0.5) / rim_width) at
+  // distance d (physical px) from the background, so the annotated outline can sit well down
+  // the intensity edge (as in Fluo-N2DH-SIM+ 02). 0: flat cells up to their outline.
+  double rim_depth = 0.0;
+  double rim_width = 3.0;
   // --- optics and camera
   double psf_sigma = 2.4;         // Gaussian PSF sigma in y, x (px)
   double psf_sigma_z = 3.0;       // 3D: along z (physical units, i.e. in-plane px)
@@ -81,6 +86,7 @@ struct SimulationOptions {
     if (!(gain > 0.0) || !(read_noise >= 0.0)) fail("gain must be > 0 and read_noise >= 0");
     if (bit_depth != 8 && bit_depth != 16) fail("bit_depth must be 8 or 16");
     if (!(texture >= 0.0) || !(texture_scale > 0.0) || !(spots_max >= 0.0)) fail("texture settings must be >= 0");
+    if (!(rim_depth >= 0.0 && rim_depth <= 1.0) || !(rim_width > 0.0)) fail("need 0 <= rim_depth <= 1 and rim_width > 0");
   }
 };
 

@@ -10,6 +10,7 @@
 #include "qanet/core/image.hpp"
 #include "qanet/core/parallel.hpp"
 #include "qanet/core/random.hpp"
+#include "qanet/metrics/distance_transform.hpp"
 #include "qanet/simulate/cells.hpp"
 #include "qanet/simulate/optics.hpp"
 #include "qanet/simulate/options.hpp"
@@ -37,6 +38,13 @@ SimulatedImage<Dim> simulate_image(const SimulationOptions<Dim>& opt, std::uint6
   std::array<double, Dim> tex_sigma{};
   for (int a = 0; a < Dim; ++a) tex_sigma[a] = opt.texture_scale / opt.spacing[a];
   const Image<float, Dim> texture = smooth_random_field(shape, tex_sigma, Rng::derive(base, {1})());
+  // Distance of every cell voxel to the background, only when the cells have a dim rim.
+  Image<double, Dim> to_background;
+  if (opt.rim_depth > 0.0) {
+    Image<std::uint8_t, Dim> bg(shape, 0);
+    for (Index i = 0; i < shape.size(); ++i) bg[i] = out.labels[i] == 0;
+    to_background = distance_transform(bg.cview(), opt.spacing);
+  }
 
   // Illumination: a linear ramp of +-gradient across the field along a random direction.
   Rng grng = Rng::derive(base, {2});
@@ -68,6 +76,8 @@ SimulatedImage<Dim> simulate_image(const SimulationOptions<Dim>& opt, std::uint6
           const double tex = c.mitotic ? 0.3 * opt.texture : opt.texture;
           // Log-normal texture (mean 1): bright chromatin patches rather than dark holes.
           double cell = c.brightness * std::exp(tex * texture[i] - 0.5 * tex * tex);
+          if (opt.rim_depth > 0.0)
+            cell *= 1.0 - opt.rim_depth * std::exp(-std::max(0.0, to_background[i] - 0.5) / opt.rim_width);
           for (const auto& s : c.spots) {
             double d2 = 0.0;
             for (int a = 0; a < Dim; ++a) d2 += (q[a] - s.centre[a]) * (q[a] - s.centre[a]);

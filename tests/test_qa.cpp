@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -1237,6 +1238,40 @@ TEST_CASE("qanet evaluate on qanet simulate output: Table 1 statistics and plots
 // ------------------------------------------------------------------------------- embedding example
 
 #ifdef QANET_EMBED_EXAMPLE
+TEST_CASE("qanet demo: report, plots, a severity-0 mask with true SEG 1, truths falling with severity") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "m.safetensors", 14);
+  const CliResult r = qanet_cli("demo --frames 1 --seed 7 --out " + q(dir / "report") + " --model " + q(dir / "m.safetensors"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  CHECK(fs::exists(dir / "report" / "report.md"));
+  CHECK(read_text(dir / "report" / "scatter.svg").rfind("<svg", 0) == 0);
+  CHECK(read_text(dir / "report" / "hit_rate.svg").rfind("<svg", 0) == 0);
+  // The table: image, severity, objects, true SEG, predicted, error; one row per severity.
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<std::pair<double, double>> rows;  // severity, true SEG
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    int image = -1;
+    double severity = -1, truth = -1;
+    long long objects = -1;
+    if (f >> image >> severity >> objects >> truth && image == 0) rows.emplace_back(severity, truth);
+  }
+  REQUIRE(rows.size() == 8);
+  CHECK(rows.front().first == 0.0);
+  CHECK(rows.front().second == doctest::Approx(1.0));  // the unperturbed mask is the ground truth
+  CHECK(rows.back().first == 1.0);
+  CHECK(rows.back().second < 0.8);
+  // A model of another metric is refused with a message.
+  nn::Network<float, 2> net(tiny_config<2>(), 3);
+  nn::ModelInfo info;
+  info.metric = "mhd95";
+  nn::save_model(dir / "d.safetensors", net, info);
+  const CliResult bad = qanet_cli("demo --frames 1 --out " + q(dir / "r2") + " --model " + q(dir / "d.safetensors"));
+  CHECK(bad.status != 0);
+  CHECK(bad.out.find("SEG model") != std::string::npos);
+}
+
 TEST_CASE("the embedding example scores its toy pipeline's masks from several threads") {
   TempDir dir;
   write_tiny_model<2>(dir / "tiny.safetensors");

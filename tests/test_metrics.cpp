@@ -947,6 +947,19 @@ TEST_CASE("regression statistics: hand values") {
   CHECK_THROWS_AS(regression_stats({std::nan("")}, {1}), InvalidArgument);
 }
 
+TEST_CASE("least-squares line: hand values, exact lines, constant predictions refused") {
+  // x = 1, 2, 3; y = 1, 2, 2: mean x 2, mean y 5/3, sxy = 1, sxx = 2, so slope 1/2, intercept 2/3.
+  const LinearFit f = least_squares_line({1, 2, 3}, {1, 2, 2});
+  CHECK(f.slope == doctest::Approx(0.5));
+  CHECK(f.intercept == doctest::Approx(2.0 / 3.0));
+  CHECK(f(4.0) == doctest::Approx(2.0 / 3.0 + 2.0));
+  const LinearFit g = least_squares_line({0, 1, 2, 3}, {1, 3, 5, 7});
+  CHECK(g.slope == doctest::Approx(2.0));
+  CHECK(g.intercept == doctest::Approx(1.0));
+  CHECK_THROWS_AS(least_squares_line({0.5, 0.5}, {0.1, 0.9}), InvalidArgument);
+  CHECK_THROWS_AS(least_squares_line({0.5}, {0.1, 0.9}), InvalidArgument);
+}
+
 TEST_CASE("hit-rate AUC: the exact area equals trapezoids on a fine grid") {
   Rng rng(61);
   std::vector<double> p(500), t(500);

@@ -269,6 +269,35 @@ TEST_CASE("Assessor: object-weighted tiles equal a brute-force recomputation, em
   CHECK(c.score == doctest::Approx(score40).epsilon(1e-5));
 }
 
+TEST_CASE("Assessor: a model's recalibration maps every patch score; malformed ones are refused") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "m.safetensors");
+  nn::ModelInfo info;
+  auto net = nn::load_model<float, 2>(dir / "m.safetensors", &info);
+  info.training["calibration"] = {{"intercept", 0.1}, {"slope", 0.5}};
+  nn::save_model(dir / "c.safetensors", net, info);
+  const Assessor<2> plain(dir / "m.safetensors"), calibrated(dir / "c.safetensors");
+  CHECK(plain.calibration().slope == 1.0);
+  CHECK(calibrated.calibration().intercept == 0.1);
+  const Scene<2> sc = scene_2d();
+  AssessOptions opt;
+  opt.rescale = false;
+  const auto a = plain.assess(sc.image.cview(), sc.labels.cview(), opt);
+  const auto b = calibrated.assess(sc.image.cview(), sc.labels.cview(), opt);
+  REQUIRE(a.patches.size() == b.patches.size());
+  for (std::size_t i = 0; i < a.patches.size(); ++i) {
+    REQUIRE(a.patches[i].score > 0.0);  // unclamped, so the map is visible as it is
+    REQUIRE(a.patches[i].score < 1.0);
+    CHECK(b.patches[i].score == doctest::Approx(0.1 + 0.5 * a.patches[i].score).epsilon(1e-9));
+  }
+  CHECK(b.score == doctest::Approx(0.1 + 0.5 * a.score).epsilon(1e-9));  // the mean is linear
+  opt.calibrated = false;
+  CHECK(calibrated.assess(sc.image.cview(), sc.labels.cview(), opt).score == a.score);
+  info.training["calibration"] = {{"intercept", 0.1}, {"slope", -2.0}};
+  nn::save_model(dir / "bad.safetensors", net, info);
+  CHECK_THROWS_WITH_AS(Assessor<2>(dir / "bad.safetensors"), doctest::Contains("calibration"), IoError);
+}
+
 TEST_CASE("Assessor: rescaling by the measured object diameter, patches mapped back to the caller's image") {
   TempDir dir;
   // Discs of radii 5 to 8 (median equivalent diameter about 13 px) scored by a model trained
@@ -1029,6 +1058,31 @@ TEST_CASE("qanet train: model, checkpoint and log; --resume continues bit for bi
   r = qanet_cli(train_args + " --out " + q(dir / "c.safetensors") + " --resume " + q(a));
   CHECK(r.status == 1);
   CHECK(r.out.find("not a qanet training checkpoint") != std::string::npos);
+}
+
+TEST_CASE("qanet train --calibrate stores a recalibration; --calibrate-only refits the same one") {
+  TempDir dir;
+  const fs::path a = dir / "a.safetensors";
+  CliResult r = qanet_cli(train_args + " --calibrate --out " + q(a));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const auto first = nn::read_model_info(a).training;
+  REQUIRE(first.contains("calibration"));
+  CHECK(first["calibration"]["validation_samples"] == 4);
+  CHECK(first["calibration"]["slope"].get<double>() > 0);
+  CHECK(nn::read_model_info(dir / "a.safetensors.last.safetensors").training.contains("calibration"));
+  CHECK(Assessor<2>(a).calibration().slope == first["calibration"]["slope"].get<double>());
+  // Refitting on the validation set of the same options gives the same line.
+  fs::copy_file(a, dir / "b.safetensors");
+  r = qanet_cli(train_args + " --out " + q(dir / "unused.safetensors") + " --calibrate-only " + q(dir / "b.safetensors"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  CHECK(!fs::exists(dir / "unused.safetensors"));
+  const auto again = nn::read_model_info(dir / "b.safetensors").training;
+  CHECK(again["calibration"]["slope"].get<double>() == doctest::Approx(first["calibration"]["slope"].get<double>()).epsilon(1e-12));
+  CHECK(again["calibration"]["intercept"].get<double>() == doctest::Approx(first["calibration"]["intercept"].get<double>()).epsilon(1e-12));
+  // Without --calibrate nothing is stored.
+  r = qanet_cli(train_args + " --out " + q(dir / "c.safetensors"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  CHECK(!nn::read_model_info(dir / "c.safetensors").training.contains("calibration"));
 }
 
 TEST_CASE("qanet train --init starts from a model's weights; another architecture is refused") {

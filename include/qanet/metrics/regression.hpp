@@ -56,6 +56,32 @@ inline std::optional<double> correlation(const std::vector<double>& x, const std
 
 }  // namespace detail
 
+// Least-squares line truth ~ intercept + slope * predicted: the linear recalibration of a
+// regressor whose predictions shrink towards the mean (MSE training does that where it is
+// unsure). Throws InvalidArgument for fewer than two distinct predictions.
+struct LinearFit {
+  double intercept = 0.0;
+  double slope = 1.0;
+  double operator()(double x) const { return intercept + slope * x; }
+};
+
+inline LinearFit least_squares_line(const std::vector<double>& predicted, const std::vector<double>& truth) {
+  detail::check_pairs(predicted, truth, "least_squares_line");
+  const double n = static_cast<double>(predicted.size());
+  const double mx = std::accumulate(predicted.begin(), predicted.end(), 0.0) / n;
+  const double my = std::accumulate(truth.begin(), truth.end(), 0.0) / n;
+  double sxy = 0.0, sxx = 0.0;
+  for (std::size_t i = 0; i < predicted.size(); ++i) {
+    sxy += (predicted[i] - mx) * (truth[i] - my);
+    sxx += (predicted[i] - mx) * (predicted[i] - mx);
+  }
+  if (!(sxx > 0.0)) throw InvalidArgument("least_squares_line: the predictions are all equal");
+  LinearFit f;
+  f.slope = sxy / sxx;
+  f.intercept = my - f.slope * mx;
+  return f;
+}
+
 // Ranks 1..n; tied values share the mean of their ranks (as scipy.stats.rankdata 'average').
 inline std::vector<double> average_ranks(const std::vector<double>& x) {
   std::vector<std::size_t> order(x.size());

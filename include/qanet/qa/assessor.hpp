@@ -19,6 +19,7 @@
 
 #include "qanet/core/error.hpp"
 #include "qanet/core/image.hpp"
+#include "qanet/metrics/regression.hpp"
 #include "qanet/nn/model_file.hpp"
 #include "qanet/qa/inputs.hpp"
 #include "qanet/qa/tiling.hpp"
@@ -36,6 +37,9 @@ struct AssessOptions {
   // is out of view) weighs little and the cell's full views dominate; false counts every
   // object touching the patch as 1 (SPEC §9 read literally).
   bool fractional_weights = true;
+  // Apply the model's linear recalibration (fitted on its validation set when it was trained,
+  // qa/trainer.hpp fit_calibration) to every patch score; false: the raw network output.
+  bool calibrated = true;
 };
 
 template <int Dim>
@@ -68,12 +72,21 @@ class Assessor {
                            ? t["target_diameter"].template get<double>()
                            : 0.0;
     for (int a = 0; a < Dim; ++a) patch_[a] = info_.config.patch.at(static_cast<std::size_t>(a));
+    if (t.is_object() && t.contains("calibration")) {
+      const auto& c = t["calibration"];
+      if (!c.is_object() || !c.contains("intercept") || !c.contains("slope") || !c["intercept"].is_number() ||
+          !c["slope"].is_number() || !(c["slope"].template get<double>() > 0))
+        throw IoError(path_.string() + ": malformed training.calibration (needs a number intercept and a slope > 0)");
+      calibration_ = {c["intercept"].template get<double>(), c["slope"].template get<double>()};
+    }
     min_extent_ = proto_->min_input_extent();
   }
 
   const nn::ModelInfo& info() const { return info_; }
   const std::filesystem::path& path() const { return path_; }
   double target_diameter() const { return target_diameter_; }
+  // The recalibration applied to patch scores (identity for models without one).
+  const LinearFit& calibration() const { return calibration_; }
   const std::array<Index, Dim>& training_patch() const { return patch_; }
   // Whether higher predicted values mean better segmentations (SEG, neMHD) or worse (distances).
   bool higher_is_better() const { return info_.metric == "seg" || info_.metric == "SEG" || info_.metric == "nemhd"; }
@@ -138,7 +151,8 @@ class Assessor {
           ps.origin[a] = std::min<Index>(image.shape()[a] - 1, static_cast<Index>(std::floor(js[b].origin[a] / f)));
           ps.size[a] = std::min<Index>(image.shape()[a] - ps.origin[a], static_cast<Index>(std::ceil(patch[a] / f)));
         }
-        ps.score = clamp_score(y[b]);
+        const double raw = static_cast<double>(y[b]);
+        ps.score = clamp_score(opt.calibrated ? calibration_(raw) : raw);
         ps.objects = js[static_cast<std::size_t>(b)].objects;
         ps.weight = js[static_cast<std::size_t>(b)].weight;
         out.patches.push_back(ps);
@@ -172,8 +186,7 @@ class Assessor {
   }
 
  private:
-  double clamp_score(float y) const {
-    double v = static_cast<double>(y);
+  double clamp_score(double v) const {
     if (!std::isfinite(v)) throw Error("assess: the model produced a non-finite score (corrupt model?)");
     if (info_.metric == "seg" || info_.metric == "SEG" || info_.metric == "nemhd") return std::clamp(v, 0.0, 1.0);
     return std::max(v, 0.0);
@@ -253,6 +266,7 @@ class Assessor {
   std::filesystem::path path_;
   nn::ModelInfo info_;
   double target_diameter_ = 0;
+  LinearFit calibration_;
   std::array<Index, Dim> patch_{};
   Index min_extent_ = 1;
   std::unique_ptr<const nn::Network<float, Dim>> proto_;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qanet/core/parallel.hpp"
+#include "qanet/metrics/regression.hpp"
 #include "qanet/nn/loss.hpp"
 #include "qanet/nn/model_file.hpp"
 #include "qanet/nn/network.hpp"
@@ -74,6 +75,37 @@ ValidationSet make_validation_set(const TrainingData<Dim>& data, std::uint64_t s
   return v;
 }
 
+// The network's outputs (inference mode) for every sample of a validation set.
+template <int Dim>
+std::vector<double> predict(nn::Network<float, Dim>& net, const ValidationSet& v, Index chunk = 64) {
+  std::vector<double> out;
+  const Index n = v.size();
+  out.reserve(static_cast<std::size_t>(n));
+  const Index per = v.image.numel() / std::max<Index>(n, 1);
+  nn::Tensor<float> image, seg;
+  for (Index b = 0; b < n; b += chunk) {
+    const Index m = std::min(chunk, n - b);
+    nn::TensorShape s = v.image.shape();
+    s[0] = m;
+    image.reshape(s);
+    seg.reshape(s);
+    std::copy_n(v.image.data() + b * per, m * per, image.data());
+    std::copy_n(v.seg.data() + b * per, m * per, seg.data());
+    const auto& y = net.forward(image, seg, nn::Mode::infer);
+    for (Index i = 0; i < m; ++i) out.push_back(static_cast<double>(y[i]));
+  }
+  return out;
+}
+
+// The linear recalibration of a trained network, fitted on a validation set (never on test
+// data): predictions p become intercept + slope * p, undoing the shrinkage towards the mean
+// that MSE training leaves where the network is unsure. The Assessor applies it when the
+// model file holds it (training.calibration).
+template <int Dim>
+LinearFit fit_calibration(nn::Network<float, Dim>& net, const ValidationSet& v) {
+  return least_squares_line(predict(net, v), std::vector<double>(v.target.begin(), v.target.end()));
+}
+
 template <int Dim>
 class Trainer {
  public:
@@ -102,25 +134,14 @@ class Trainer {
   const TrainerOptions& options() const { return opt_; }
 
   // Mean squared error of the network (inference mode) on a validation set.
-  double validate(const ValidationSet& v, Index chunk = 64) {
+  double validate(const ValidationSet& v) {
+    const auto y = predict(net_, v);
     double sum = 0;
-    const Index n = v.size();
-    const Index per = v.image.numel() / std::max<Index>(n, 1);
-    for (Index b = 0; b < n; b += chunk) {
-      const Index m = std::min(chunk, n - b);
-      nn::TensorShape s = v.image.shape();
-      s[0] = m;
-      val_image_.reshape(s);
-      val_seg_.reshape(s);
-      std::copy_n(v.image.data() + b * per, m * per, val_image_.data());
-      std::copy_n(v.seg.data() + b * per, m * per, val_seg_.data());
-      const auto& y = net_.forward(val_image_, val_seg_, nn::Mode::infer);
-      for (Index i = 0; i < m; ++i) {
-        const double d = static_cast<double>(y[i]) - v.target[b + i];
-        sum += d * d;
-      }
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      const double d = y[i] - v.target[static_cast<Index>(i)];
+      sum += d * d;
     }
-    return sum / static_cast<double>(std::max<Index>(n, 1));
+    return sum / static_cast<double>(std::max<std::size_t>(y.size(), 1));
   }
 
   // Runs from the current step to opt.steps. on_progress is called every log_every steps and
@@ -328,7 +349,7 @@ class Trainer {
   const TrainingData<Dim>& data_;
   TrainerOptions opt_;
   nn::AdamW<float> adamw_;
-  nn::Tensor<float> image_, seg_, target_, val_image_, val_seg_;
+  nn::Tensor<float> image_, seg_, target_;
   std::vector<nn::Tensor<float>> average_;  // weights then statistics (opt.ema > 0)
   long step_ = 0;
   double best_ = std::numeric_limits<double>::infinity();

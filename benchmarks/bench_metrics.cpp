@@ -24,6 +24,7 @@
 
 #include "qanet/core/random.hpp"
 #include "qanet/metrics.hpp"
+#include "npy.hpp"
 
 namespace {
 
@@ -164,44 +165,8 @@ void BM_edt_2d_1024(benchmark::State& state) {
 }
 BENCHMARK(BM_edt_2d_1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// ------------------------------------------------------------------ .npy in and out (int32)
-template <int Dim>
-void write_npy(const std::string& path, const std::vector<std::int32_t>& data, const Shape<Dim>& shape) {
-  std::string dict = "{'descr': '<i4', 'fortran_order': False, 'shape': (";
-  for (int a = 0; a < Dim; ++a) dict += std::to_string(shape[a]) + ", ";
-  dict += "), }";
-  while ((10 + dict.size() + 1) % 64) dict += ' ';
-  dict += '\n';
-  std::ofstream f(path, std::ios::binary);
-  f.write("\x93NUMPY\x01\x00", 8);
-  const char le[2] = {static_cast<char>(dict.size() & 0xff), static_cast<char>(dict.size() >> 8)};
-  f.write(le, 2);
-  f.write(dict.data(), static_cast<std::streamsize>(dict.size()));
-  f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size() * 4));
-  if (!f) throw IoError(path + ": cannot write");
-}
-
-std::vector<std::int32_t> read_npy_i4(const std::string& path, std::vector<Index>& shape) {
-  std::ifstream f(path, std::ios::binary);
-  char head[10];
-  if (!f.read(head, 10) || std::memcmp(head, "\x93NUMPY", 6) != 0) throw IoError(path + ": not a .npy file");
-  const std::size_t len = static_cast<unsigned char>(head[8]) | (static_cast<unsigned char>(head[9]) << 8);
-  std::string dict(len, ' ');
-  f.read(dict.data(), static_cast<std::streamsize>(len));
-  if (dict.find("'<i4'") == std::string::npos || dict.find("'fortran_order': False") == std::string::npos)
-    throw IoError(path + ": expected a C-ordered int32 array, header " + dict);
-  const auto open = dict.find("'shape': (") + 10;
-  std::istringstream is(dict.substr(open, dict.find(')', open) - open));
-  shape.clear();
-  for (std::string tok; std::getline(is, tok, ',');)
-    if (tok.find_first_not_of(' ') != std::string::npos) shape.push_back(std::stoll(tok));
-  Index n = 1;
-  for (Index e : shape) n *= e;
-  std::vector<std::int32_t> data(static_cast<std::size_t>(n));
-  if (!f.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(n * 4)))
-    throw IoError(path + ": truncated");
-  return data;
-}
+// .npy in and out: tests/npy.hpp (shared with the metric tests).
+using qanet::testing::read_npy_i4;
 
 std::string json_opt(const std::optional<double>& v) {
   if (!v) return "null";
@@ -249,10 +214,10 @@ int extra_modes(int argc, char** argv, bool& handled) {
   if (args[0] == "--export" && args.size() == 2) {
     handled = true;
     const std::string dir = args[1];
-    write_npy<2>(dir + "/frame2d_gt.npy", frame_2d().first, Shape<2>(1024, 1024));
-    write_npy<2>(dir + "/frame2d_pred.npy", frame_2d().second, Shape<2>(1024, 1024));
-    write_npy<3>(dir + "/volume3d_gt.npy", volume_3d().first, Shape<3>(64, 512, 512));
-    write_npy<3>(dir + "/volume3d_pred.npy", volume_3d().second, Shape<3>(64, 512, 512));
+    qanet::testing::write_npy<std::int32_t, 2>(dir + "/frame2d_gt.npy", frame_2d().first, Shape<2>(1024, 1024));
+    qanet::testing::write_npy<std::int32_t, 2>(dir + "/frame2d_pred.npy", frame_2d().second, Shape<2>(1024, 1024));
+    qanet::testing::write_npy<std::int32_t, 3>(dir + "/volume3d_gt.npy", volume_3d().first, Shape<3>(64, 512, 512));
+    qanet::testing::write_npy<std::int32_t, 3>(dir + "/volume3d_pred.npy", volume_3d().second, Shape<3>(64, 512, 512));
     return 0;
   }
   if (args[0] != "--time") return 0;

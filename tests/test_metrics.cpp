@@ -15,6 +15,7 @@
 
 #include "qanet/metrics.hpp"
 #include "qanet/core/random.hpp"
+#include "npy.hpp"
 #include "support.hpp"
 #if __has_include("qanet/io/tiff.hpp")
 #include "qanet/io/tiff.hpp"
@@ -28,55 +29,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// ------------------------------------------------------------------ .npy files (format 1.0)
-template <typename T>
-const char* npy_descr() {
-  if constexpr (std::is_same_v<T, std::uint8_t>) return "|u1";
-  if constexpr (std::is_same_v<T, std::uint16_t>) return "<u2";
-  if constexpr (std::is_same_v<T, std::int32_t>) return "<i4";
-  if constexpr (std::is_same_v<T, std::uint32_t>) return "<u4";
-  if constexpr (std::is_same_v<T, std::int64_t>) return "<i8";
-}
-
+// ------------------------------------------------------------------ .npy files (npy.hpp)
 template <typename T, int Dim>
 void write_npy(const fs::path& path, const std::vector<T>& data, const Shape<Dim>& shape) {
-  std::string dict = std::string("{'descr': '") + npy_descr<T>() + "', 'fortran_order': False, 'shape': (";
-  for (int a = 0; a < Dim; ++a) dict += std::to_string(shape[a]) + ", ";
-  dict += "), }";
-  // Magic (6) + version (2) + length (2) + dict + padding + '\n' is a multiple of 64.
-  while ((10 + dict.size() + 1) % 64) dict += ' ';
-  dict += '\n';
-  std::ofstream f(path, std::ios::binary);
-  f.write("\x93NUMPY\x01\x00", 8);
-  const std::uint16_t len = static_cast<std::uint16_t>(dict.size());
-  const char le[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
-  f.write(le, 2);
-  f.write(dict.data(), static_cast<std::streamsize>(dict.size()));
-  f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size() * sizeof(T)));
-  REQUIRE(f.good());
+  REQUIRE_NOTHROW(qanet::testing::write_npy<T, Dim>(path.string(), data, shape));
 }
 
 // Reads the int32 arrays our Python helper writes.
 template <int Dim>
 std::vector<std::int32_t> read_npy_i4(const fs::path& path, Shape<Dim>& shape) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  char head[10];
-  f.read(head, 10);
-  const std::size_t len = static_cast<unsigned char>(head[8]) | (static_cast<unsigned char>(head[9]) << 8);
-  std::string dict(len, ' ');
-  f.read(dict.data(), static_cast<std::streamsize>(len));
-  REQUIRE_MESSAGE(dict.find("'<i4'") != std::string::npos, path << ": " << dict);
-  const auto open = dict.find("'shape': (") + 10;
-  std::istringstream is(dict.substr(open, dict.find(')', open) - open));
   std::vector<Index> ext;
-  for (std::string tok; std::getline(is, tok, ',');)
-    if (tok.find_first_not_of(' ') != std::string::npos) ext.push_back(std::stoll(tok));
+  std::vector<std::int32_t> data;
+  REQUIRE_NOTHROW(data = qanet::testing::read_npy_i4(path.string(), ext));
   REQUIRE(ext.size() == static_cast<std::size_t>(Dim));
   for (int a = 0; a < Dim; ++a) shape[a] = ext[static_cast<std::size_t>(a)];
-  std::vector<std::int32_t> data(static_cast<std::size_t>(shape.size()));
-  f.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data.size() * 4));
-  REQUIRE(f.good());
   return data;
 }
 

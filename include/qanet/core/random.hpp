@@ -3,6 +3,7 @@
 // (seed, stream ids) rather than from a shared generator, so results depend on the seed only,
 // never on the thread count or on the order in which parallel work runs.
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -80,5 +81,22 @@ class Rng {
   static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
   std::uint64_t s_[4];
 };
+
+// A direction drawn uniformly from the unit sphere (normalised standard normals).
+template <int Dim>
+std::array<double, Dim> random_unit_vector(Rng& rng) {
+  std::array<double, Dim> v{};
+  double n = 0.0;
+  while (n < 1e-12) {
+    n = 0.0;
+    for (double& c : v) {
+      c = rng.normal();
+      n += c * c;
+    }
+  }
+  n = std::sqrt(n);
+  for (double& c : v) c /= n;
+  return v;
+}
 
 }  // namespace qanet

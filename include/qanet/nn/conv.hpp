@@ -11,10 +11,12 @@
 namespace qanet::nn {
 
 template <typename T, int Dim>
-class Conv {
+class Conv : public WeightAndBias<T> {
   static_assert(Dim == 2 || Dim == 3, "Conv is 2D or 3D");
 
  public:
+  using WeightAndBias<T>::weight;
+  using WeightAndBias<T>::bias;
   static constexpr Index kernel = 3;
   Conv() = default;
   Conv(Index in_channels, Index out_channels, Index pad = 0) { configure(in_channels, out_channels, pad); }
@@ -80,14 +82,6 @@ class Conv {
     detail::conv_backward_data<T>(dy.data(), n, geom_, flipped_.data(), out_, dx_.data(), scratch_);
     return dx_;
   }
-
-  void params(const std::string& prefix, std::vector<ParamRef<T>>& out) {
-    out.push_back({prefix + "weight", &weight.value, &weight.grad});
-    out.push_back({prefix + "bias", &bias.value, &bias.grad});
-  }
-  void buffers(const std::string&, std::vector<BufferRef<T>>&) {}
-
-  Parameter<T> weight, bias;
 
  private:
   detail::ConvGeom geometry(const TensorShape& s) const {

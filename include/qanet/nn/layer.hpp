@@ -53,4 +53,17 @@ struct Parameter {
   }
 };
 
+// The learnable state of a layer with one weight and one bias (convolution, fully connected),
+// named "{prefix}weight" and "{prefix}bias" as in PyTorch; no buffers.
+template <typename T>
+struct WeightAndBias {
+  Parameter<T> weight, bias;
+
+  void params(const std::string& prefix, std::vector<ParamRef<T>>& out) {
+    out.push_back({prefix + "weight", &weight.value, &weight.grad});
+    out.push_back({prefix + "bias", &bias.value, &bias.grad});
+  }
+  void buffers(const std::string&, std::vector<BufferRef<T>>&) {}
+};
+
 }  // namespace qanet::nn

@@ -12,11 +12,13 @@
 namespace qanet::nn {
 
 template <typename T>
-class Linear {
+class Linear : public WeightAndBias<T> {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
  public:
+  using WeightAndBias<T>::weight;
+  using WeightAndBias<T>::bias;
   Linear() = default;
   Linear(Index in_features, Index out_features) { configure(in_features, out_features); }
   void configure(Index in_features, Index out_features) {
@@ -53,13 +55,6 @@ class Linear {
     Eigen::Map<Mat>(dx_.data(), n, in_).noalias() = G * W;
     return dx_;
   }
-  void params(const std::string& prefix, std::vector<ParamRef<T>>& out) {
-    out.push_back({prefix + "weight", &weight.value, &weight.grad});
-    out.push_back({prefix + "bias", &bias.value, &bias.grad});
-  }
-  void buffers(const std::string&, std::vector<BufferRef<T>>&) {}
-
-  Parameter<T> weight, bias;
 
  private:
   Index in_ = 0, out_ = 0;

@@ -38,29 +38,21 @@ LabelImage<Dim> shift_boundaries(const LabelView<Dim>& labels, const std::vector
   for (double& s : unit) s /= finest;
 
   struct Local {
-    Shape<Dim> shape;
-    std::array<Index, Dim> origin{};
+    detail::ImageBox<Dim> box;
     Image<double, Dim> dist2;  // squared distance to the instance (grow) or to its outside (shrink)
   };
   std::vector<Local> local(instances.size());
-  auto global = [&](const Local& l, Index i) {
-    std::array<Index, Dim> p = l.shape.coords(i);
-    for (int a = 0; a < Dim; ++a) p[a] += l.origin[a];
-    return shape.offset(p);
-  };
   parallel_for_each_index(static_cast<Index>(instances.size()), 1, [&](Index k) {
     const auto& in = instances[static_cast<std::size_t>(k)];
     const double d = offsets[static_cast<std::size_t>(k)];
     if (d == 0.0) return;
     Local& l = local[static_cast<std::size_t>(k)];
-    for (int a = 0; a < Dim; ++a) {
-      const Index margin = d > 0.0 ? static_cast<Index>(std::ceil(d / unit[a])) + 1 : 1;
-      l.origin[a] = std::max<Index>(0, in.lo[a] - margin);
-      l.shape[a] = std::min<Index>(shape[a] - 1, in.hi[a] + margin) - l.origin[a] + 1;
-    }
-    Image<std::uint8_t, Dim> features(l.shape, 0);
-    for (Index i = 0; i < l.shape.size(); ++i) {
-      const bool inside = labels[global(l, i)] == in.label;
+    std::array<Index, Dim> margin;
+    for (int a = 0; a < Dim; ++a) margin[a] = d > 0.0 ? static_cast<Index>(std::ceil(d / unit[a])) + 1 : 1;
+    l.box = detail::grown_box<Dim>(in, margin, shape);
+    Image<std::uint8_t, Dim> features(l.box.shape, 0);
+    for (Index i = 0; i < l.box.shape.size(); ++i) {
+      const bool inside = labels[l.box.global(shape, i)] == in.label;
       features[i] = d > 0.0 ? inside : !inside;
     }
     l.dist2 = squared_distance_transform(features.cview(), unit);
@@ -72,9 +64,9 @@ LabelImage<Dim> shift_boundaries(const LabelView<Dim>& labels, const std::vector
     const double d = offsets[k];
     if (!(d < 0.0)) continue;
     const Local& l = local[k];
-    for (Index i = 0; i < l.shape.size(); ++i)
+    for (Index i = 0; i < l.box.shape.size(); ++i)
       if (l.dist2[i] <= d * d) {
-        const Index g = global(l, i);
+        const Index g = l.box.global(shape, i);
         if (labels[g] == instances[k].label) out[g] = 0;
       }
   }
@@ -84,10 +76,10 @@ LabelImage<Dim> shift_boundaries(const LabelView<Dim>& labels, const std::vector
     const double d = offsets[k];
     if (!(d > 0.0)) continue;
     const Local& l = local[k];
-    for (Index i = 0; i < l.shape.size(); ++i) {
+    for (Index i = 0; i < l.box.shape.size(); ++i) {
       const double q = l.dist2[i];
       if (q > d * d || q == 0.0) continue;
-      const Index g = global(l, i);
+      const Index g = l.box.global(shape, i);
       if (labels[g] != 0 || !(q < best[g])) continue;
       best[g] = q;
       out[g] = instances[k].label;

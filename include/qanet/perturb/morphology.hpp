@@ -125,16 +125,11 @@ LabelImage<Dim> morph_instances(const LabelView<Dim>& labels,
   const Shape<Dim>& shape = labels.shape();
   LabelImage<Dim> out(shape, 0, labels.spacing());
   struct Local {
-    Shape<Dim> shape;
-    std::array<Index, Dim> origin{};
+    detail::ImageBox<Dim> box;
     std::vector<std::uint8_t> mask;
   };
   std::vector<Local> local(instances.size());
-  auto global_row = [&](const Local& l, Index r) {
-    std::array<Index, Dim> p = l.shape.coords(r * l.shape[Dim - 1]);
-    for (int a = 0; a < Dim; ++a) p[a] += l.origin[a];
-    return shape.offset(p);
-  };
+  auto global_row = [&](const Local& l, Index r) { return l.box.global(shape, r * l.box.shape[Dim - 1]); };
   // Instances are independent: process them in parallel, each in its own buffer...
   parallel_for_each_index(static_cast<Index>(instances.size()), 1, [&](Index k) {
     const auto& in = instances[k];
@@ -143,27 +138,25 @@ LabelImage<Dim> morph_instances(const LabelView<Dim>& labels,
     const bool grows = m.op == MorphOp::dilation || m.op == MorphOp::closing;
     // A margin of at least one background voxel on every side inside the image keeps erosion
     // exact; growing operations need room for the whole element.
-    const Index margin = grows ? m.side + 1 : 1;
-    for (int a = 0; a < Dim; ++a) {
-      l.origin[a] = std::max<Index>(0, in.lo[a] - margin);
-      l.shape[a] = std::min<Index>(shape[a] - 1, in.hi[a] + margin) - l.origin[a] + 1;
-    }
-    l.mask.assign(static_cast<std::size_t>(l.shape.size()), 0);
-    const Index nx = l.shape[Dim - 1];
-    const Index rows = l.shape.size() / nx;
+    std::array<Index, Dim> margin;
+    margin.fill(grows ? m.side + 1 : 1);
+    l.box = detail::grown_box<Dim>(in, margin, shape);
+    l.mask.assign(static_cast<std::size_t>(l.box.shape.size()), 0);
+    const Index nx = l.box.shape[Dim - 1];
+    const Index rows = l.box.shape.size() / nx;
     for (Index r = 0; r < rows; ++r) {
       const Index g = global_row(l, r);
       for (Index x = 0; x < nx; ++x) l.mask[r * nx + x] = labels[g + x] == in.label;
     }
     // Inside the image, beyond the grown box, lies background: the border value of the
     // erosion matters only where the box meets the image border.
-    binary_morphology(ImageView<std::uint8_t, Dim>(l.mask.data(), l.shape), m.op, m.side, std::uint8_t{1});
+    binary_morphology(ImageView<std::uint8_t, Dim>(l.mask.data(), l.box.shape), m.op, m.side, std::uint8_t{1});
   });
   // ... and paint them in label order, so the result does not depend on the scheduling.
   for (std::size_t k = 0; k < instances.size(); ++k) {
     const Local& l = local[k];
-    const Index nx = l.shape[Dim - 1];
-    const Index rows = l.shape.size() / nx;
+    const Index nx = l.box.shape[Dim - 1];
+    const Index rows = l.box.shape.size() / nx;
     for (Index r = 0; r < rows; ++r) {
       const Index g = global_row(l, r);
       for (Index x = 0; x < nx; ++x)

@@ -120,21 +120,11 @@ Index split_instances(LabelImage<Dim>& labels, const std::vector<detail::Instanc
   for (const auto& in : instances) {
     Rng rng = Rng::derive(seed, {in.label});
     if (!rng.bernoulli(p) || in.area < 2) continue;
-    std::array<double, Dim> n{};
-    double norm = 0.0;
-    while (norm < 1e-6) {
-      norm = 0.0;
-      for (auto& c : n) {
-        c = rng.normal();
-        norm += c * c;
-      }
-    }
-    norm = std::sqrt(norm);
+    const std::array<double, Dim> n = random_unit_vector<Dim>(rng);
     // The cut passes within a quarter of the half-extent from the centroid, so both parts
     // usually survive and the smaller is anything from a sliver to a half.
     std::array<double, Dim> q = in.centroid;
     for (int a = 0; a < Dim; ++a) {
-      n[a] /= norm;
       q[a] += rng.uniform(-0.25, 0.25) * 0.5 * static_cast<double>(in.hi[a] - in.lo[a] + 1);
     }
     const Label fresh = next_label++;

@@ -86,29 +86,13 @@ struct CellSpec {
 
 namespace detail {
 
-template <int Dim>
-Vec<Dim> random_unit(Rng& rng) {
-  Vec<Dim> v{};
-  double n = 0.0;
-  while (n < 1e-12) {
-    n = 0.0;
-    for (double& c : v) {
-      c = rng.normal();
-      n += c * c;
-    }
-  }
-  n = std::sqrt(n);
-  for (double& c : v) c /= n;
-  return v;
-}
-
 // A random rotation (rows orthonormal): Gram-Schmidt on Gaussian vectors.
 template <int Dim>
 std::array<Vec<Dim>, Dim> random_frame(Rng& rng) {
   std::array<Vec<Dim>, Dim> f{};
   for (int i = 0; i < Dim; ++i) {
     while (true) {
-      Vec<Dim> v = random_unit<Dim>(rng);
+      Vec<Dim> v = random_unit_vector<Dim>(rng);
       for (int j = 0; j < i; ++j) {
         double d = 0.0;
         for (int a = 0; a < Dim; ++a) d += v[a] * f[j][a];
@@ -152,7 +136,7 @@ CellSpec<Dim> random_cell(const SimulationOptions<Dim>& opt, Rng& rng, bool mito
   const int nwaves = 5;
   for (int k = 0; k < nwaves; ++k) {
     typename CellSpec<Dim>::Wave w;
-    w.dir = random_unit<Dim>(rng);
+    w.dir = random_unit_vector<Dim>(rng);
     w.freq = rng.uniform(1.0, 3.5);
     w.phase = rng.uniform(0.0, 6.283185307179586);
     w.amp = irr * rng.uniform(0.3, 1.0);
@@ -168,7 +152,7 @@ void add_spots(CellSpec<Dim>& c, const SimulationOptions<Dim>& opt, Rng& rng) {
   const Index n = c.mitotic ? 0 : rng.uniform_int(0, static_cast<Index>(opt.spots_max));
   for (Index k = 0; k < n; ++k) {
     typename CellSpec<Dim>::Spot s;
-    const Vec<Dim> u = random_unit<Dim>(rng);
+    const Vec<Dim> u = random_unit_vector<Dim>(rng);
     const double t = rng.uniform(0.0, 0.75) * c.extent(u);
     for (int a = 0; a < Dim; ++a) s.centre[a] = c.centre[a] + t * u[a];
     s.sigma = rng.uniform(2.5, 5.0);
@@ -233,7 +217,7 @@ std::vector<CellSpec<Dim>> place_cells(const SimulationOptions<Dim>& opt, std::u
       if (against) {
         partner = twin ? cells.size() - 1 : static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(cells.size()) - 1));
         const CellSpec<Dim>& p = cells[partner];
-        const Vec<Dim> u = detail::random_unit<Dim>(rng);
+        const Vec<Dim> u = random_unit_vector<Dim>(rng);
         Vec<Dim> v{};
         for (int a = 0; a < Dim; ++a) v[a] = -u[a];
         // Touching (slight overlap, resolved at rasterisation) up to 3 px apart.

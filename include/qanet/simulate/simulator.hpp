@@ -48,7 +48,7 @@ SimulatedImage<Dim> simulate_image(const SimulationOptions<Dim>& opt, std::uint6
 
   // Illumination: a linear ramp of +-gradient across the field along a random direction.
   Rng grng = Rng::derive(base, {2});
-  Vec<Dim> gdir = detail::random_unit<Dim>(grng);
+  Vec<Dim> gdir = random_unit_vector<Dim>(grng);
   if constexpr (Dim == 3) gdir[0] *= 0.2;  // mostly in-plane
   const double bg_signal = opt.background - opt.camera_offset;
   Vec<Dim> ext = detail::physical_extent(opt);

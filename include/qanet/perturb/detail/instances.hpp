@@ -82,4 +82,28 @@ void for_each_line(const Shape<Dim>& shape, int axis, F&& f) {
     for (Index inner = 0; inner < stride; ++inner) f(o * n * stride + inner, stride, n);
 }
 
+// A box inside an image: where per-instance work happens in a buffer of its own.
+template <int Dim>
+struct ImageBox {
+  std::array<Index, Dim> origin{};
+  Shape<Dim> shape;
+  // The image offset of the box's flat index i.
+  Index global(const Shape<Dim>& image, Index i) const {
+    std::array<Index, Dim> p = shape.coords(i);
+    for (int a = 0; a < Dim; ++a) p[a] += origin[a];
+    return image.offset(p);
+  }
+};
+
+// The bounding box of `in` grown by margin[a] voxels along each axis, clipped to the image.
+template <int Dim>
+ImageBox<Dim> grown_box(const Instance<Dim>& in, const std::array<Index, Dim>& margin, const Shape<Dim>& image) {
+  ImageBox<Dim> b;
+  for (int a = 0; a < Dim; ++a) {
+    b.origin[a] = std::max<Index>(0, in.lo[a] - margin[a]);
+    b.shape[a] = std::min<Index>(image[a] - 1, in.hi[a] + margin[a]) - b.origin[a] + 1;
+  }
+  return b;
+}
+
 }  // namespace qanet::detail

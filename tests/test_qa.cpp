@@ -1060,31 +1060,6 @@ TEST_CASE("qanet train: model, checkpoint and log; --resume continues bit for bi
   CHECK(r.out.find("not a qanet training checkpoint") != std::string::npos);
 }
 
-TEST_CASE("qanet train --calibrate stores a recalibration; --calibrate-only refits the same one") {
-  TempDir dir;
-  const fs::path a = dir / "a.safetensors";
-  CliResult r = qanet_cli(train_args + " --calibrate --out " + q(a));
-  REQUIRE_MESSAGE(r.status == 0, r.out);
-  const auto first = nn::read_model_info(a).training;
-  REQUIRE(first.contains("calibration"));
-  CHECK(first["calibration"]["validation_samples"] == 4);
-  CHECK(first["calibration"]["slope"].get<double>() > 0);
-  CHECK(nn::read_model_info(dir / "a.safetensors.last.safetensors").training.contains("calibration"));
-  CHECK(Assessor<2>(a).calibration().slope == first["calibration"]["slope"].get<double>());
-  // Refitting on the validation set of the same options gives the same line.
-  fs::copy_file(a, dir / "b.safetensors");
-  r = qanet_cli(train_args + " --out " + q(dir / "unused.safetensors") + " --calibrate-only " + q(dir / "b.safetensors"));
-  REQUIRE_MESSAGE(r.status == 0, r.out);
-  CHECK(!fs::exists(dir / "unused.safetensors"));
-  const auto again = nn::read_model_info(dir / "b.safetensors").training;
-  CHECK(again["calibration"]["slope"].get<double>() == doctest::Approx(first["calibration"]["slope"].get<double>()).epsilon(1e-12));
-  CHECK(again["calibration"]["intercept"].get<double>() == doctest::Approx(first["calibration"]["intercept"].get<double>()).epsilon(1e-12));
-  // Without --calibrate nothing is stored.
-  r = qanet_cli(train_args + " --out " + q(dir / "c.safetensors"));
-  REQUIRE_MESSAGE(r.status == 0, r.out);
-  CHECK(!nn::read_model_info(dir / "c.safetensors").training.contains("calibration"));
-}
-
 TEST_CASE("qanet train --init starts from a model's weights; another architecture is refused") {
   TempDir dir;
   const fs::path a = dir / "a.safetensors";
@@ -1286,6 +1261,81 @@ TEST_CASE("qanet evaluate on qanet simulate output: Table 1 statistics and plots
   r = qanet_cli("evaluate --model " + q(model) + " --data " + q(dir / "nothing"));
   CHECK(r.status == 1);
   CHECK(r.out.find("no (image, result, ground truth) triple") != std::string::npos);
+}
+
+TEST_CASE("qanet calibrate stores the least-squares line of true on raw scores; evaluate --gt perturbs annotated frames") {
+  TempDir dir;
+  // The bundled model without its recalibration: raw scores that rise with the true SEG.
+  const fs::path raw = dir / "raw.safetensors", cal = dir / "cal.safetensors", again = dir / "again.safetensors";
+  {
+    nn::ModelInfo info;
+    auto net = nn::load_model<float, 2>(fs::path(QANET_SOURCE_DIR) / "models/qanet-seg-2d-small.safetensors", &info);
+    info.training.erase("calibration");
+    nn::save_model(raw, net, info);
+  }
+  CliResult r = qanet_cli("simulate --quiet --frames 3 --perturbations 3 --size 256,256 --seed 5 --out " + q(dir / "sim"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  r = qanet_cli("evaluate --json --model " + q(raw) + " --data " + q(dir / "sim") + " 2>/dev/null");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const json j = json::parse(r.out);
+  REQUIRE(j["samples"].size() == 9);
+  // The line by the normal equations (least_squares_line centres the sums instead).
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& s : j["samples"]) {
+    const double x = s["predicted"].get<double>(), y = s["true"].get<double>();
+    n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx), intercept = (sy - slope * sx) / n;
+  REQUIRE(slope > 0);
+
+  r = qanet_cli("calibrate --model " + q(raw) + " --data " + q(dir / "sim") + " --out " + q(cal) + " 2>/dev/null");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  CHECK(r.out.find("fitted on 9 frames") != std::string::npos);
+  const auto c = nn::read_model_info(cal).training["calibration"];
+  CHECK(c["slope"].get<double>() == doctest::Approx(slope).epsilon(1e-6));
+  CHECK(c["intercept"].get<double>() == doctest::Approx(intercept).epsilon(1e-6));
+  CHECK(c["frames"] == 9);
+  CHECK(Assessor<2>(cal).calibration().slope == c["slope"].get<double>());
+  // Recalibrating a calibrated model fits on its raw output again: the same line.
+  r = qanet_cli("calibrate --model " + q(cal) + " --data " + q(dir / "sim") + " --out " + q(again) + " 2>/dev/null");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  CHECK(nn::read_model_info(again).training["calibration"]["slope"].get<double>() ==
+        doctest::Approx(slope).epsilon(1e-6));
+  // The calibrated model's frame scores: the weighted mean of the mapped patch scores, each
+  // clamped to [0, 1], so the mapped raw frame score wherever no patch reaches a bound.
+  r = qanet_cli("evaluate --json --model " + q(cal) + " --data " + q(dir / "sim") + " 2>/dev/null");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const json jc = json::parse(r.out);
+  for (std::size_t i = 0; i < 9; ++i) {
+    const double x = j["samples"][i]["predicted"].get<double>(), y = jc["samples"][i]["predicted"].get<double>();
+    CAPTURE(x);
+    if (intercept + slope * x > 0.2 && intercept + slope * x < 0.8)
+      CHECK(y == doctest::Approx(intercept + slope * x).epsilon(0.05));
+  }
+
+  // --gt: K perturbed copies of each annotated frame, the same wherever the data lies.
+  fs::create_directories(dir / "elsewhere" / "sim");
+  fs::copy(dir / "sim" / "01", dir / "elsewhere" / "sim" / "01", fs::copy_options::recursive);
+  fs::copy(dir / "sim" / "01_GT", dir / "elsewhere" / "sim" / "01_GT", fs::copy_options::recursive);
+  auto samples = [&](const fs::path& data, const std::string& seed) {
+    const CliResult e = qanet_cli("evaluate --json --model " + q(raw) + " --gt " + q(data) + " --perturbations 2 --seed " +
+                                  seed + " 2>/dev/null");
+    REQUIRE_MESSAGE(e.status == 0, e.out);
+    const json ej = json::parse(e.out);
+    std::vector<std::pair<double, double>> v;
+    for (const auto& s : ej["samples"]) v.emplace_back(s["true"].get<double>(), s["predicted"].get<double>());
+    return v;
+  };
+  const auto here = samples(dir / "sim", "3"), there = samples(dir / "elsewhere" / "sim", "3"), other = samples(dir / "sim", "4");
+  CHECK(here.size() == 6);
+  CHECK(here == there);
+  CHECK(here != other);
+  for (const auto& [t, p] : here) CHECK((t >= 0 && t <= 1 && p >= 0 && p <= 1));
+  // Neither results nor annotated frames: refused.
+  r = qanet_cli("calibrate --model " + q(raw) + " --out " + q(dir / "x.safetensors"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("--gt") != std::string::npos);
+  CHECK(!fs::exists(dir / "x.safetensors"));
 }
 #endif
 

@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Options {
-  std::string out, metric = "seg", preset = "small", architecture = "ribcage", resume, init, calibrate_only;
+  std::string out, metric = "seg", preset = "small", architecture = "ribcage", resume, init;
   int dim = 2;
   std::vector<std::string> data, val_sequences;
   long simulate = -1;  // simulated samples per epoch; -1: as many as real frames (or 256 without)
@@ -34,7 +34,7 @@ struct Options {
   double shift_probability = 0.3;
   double ema = 0;  // weight averaging decay; 0: off  // share of masks with one systematic boundary offset
   long val_samples = 256, validate_every = 0;
-  bool quiet = false, replot = false, calibrate = false;
+  bool quiet = false, replot = false;
 };
 
 std::string hms(double s) {
@@ -169,33 +169,6 @@ int train(const Options& o, const std::string& command_line) {
     }
   }
 
-  // The linear recalibration of a model file, fitted on this run's validation set and stored
-  // in its metadata (qa/trainer.hpp fit_calibration; the Assessor applies it).
-  auto calibrate = [&](const fs::path& path) {
-    if (val.size() < 2) {
-      std::fprintf(stderr, "qanet train: no validation set, so %s is not calibrated\n", path.c_str());
-      return;
-    }
-    nn::ModelInfo mi;
-    auto model = nn::load_model<float, Dim>(path, &mi);
-    const LinearFit fit = fit_calibration(model, val);
-    if (!(fit.slope > 0)) {
-      std::fprintf(stderr, "qanet train: validation gives no usable calibration (slope %g); %s left raw\n", fit.slope,
-                   path.c_str());
-      return;
-    }
-    if (!mi.training.is_object()) mi.training = nlohmann::json::object();
-    mi.training["calibration"] = {{"intercept", fit.intercept}, {"slope", fit.slope}, {"validation_samples", val.size()}};
-    nn::save_model(path, model, mi);
-    std::fprintf(stderr, "qanet train: calibrated %s on %lld validation samples: score = %.4f + %.4f x output\n",
-                 path.c_str(), static_cast<long long>(val.size()), fit.intercept, fit.slope);
-  };
-  if (!o.calibrate_only.empty()) {
-    if (val.size() < 2) throw InvalidArgument("--calibrate-only needs a validation set (--val-sequence or --simulate)");
-    calibrate(o.calibrate_only);
-    return 0;
-  }
-
   nn::Network<float, Dim> net(cfg, o.seed);
   if (!o.init.empty()) {
     // Fine-tuning: start from the weights and statistics of an existing model of this architecture.
@@ -289,10 +262,6 @@ int train(const Options& o, const std::string& command_line) {
     info.training = summary;
     nn::save_model(o.out + ".last.safetensors", net, info);
   });
-  if (o.calibrate) {
-    calibrate(out);
-    calibrate(o.out + ".last.safetensors");
-  }
   std::fprintf(stderr, "qanet train: done; best validation MSE %.6f; model %s, checkpoint %s, log %s\n",
                trainer.best_val_mse(), out.c_str(), ckpt.c_str(), log.c_str());
   return 0;
@@ -329,12 +298,6 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--ema", o->ema,
                      "Keep, validate and save a moving average of the weights with this decay (e.g. 0.999; 0: off)")
           ->check(CLI::Range(0.0, 0.9999999));
-      app.add_flag("--calibrate", o->calibrate,
-                   "Fit a linear recalibration of the output on the validation set and store it in the model files "
-                   "(only as good as the validation set is like the data to be scored)");
-      app.add_option("--calibrate-only", o->calibrate_only,
-                     "Only fit and store the recalibration of this model, on the validation set these options define")
-          ->check(CLI::ExistingFile);
       app.add_option("--val-samples", o->val_samples, "Validation samples per source")->check(CLI::PositiveNumber);
       app.add_option("--validate-every", o->validate_every, "Steps between validations (default: one epoch, at most 200)");
       app.add_option("--checkpoint-minutes", o->checkpoint_minutes, "Minutes between checkpoints");

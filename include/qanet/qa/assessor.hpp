@@ -37,8 +37,8 @@ struct AssessOptions {
   // is out of view) weighs little and the cell's full views dominate; false counts every
   // object touching the patch as 1 (SPEC §9 read literally).
   bool fractional_weights = true;
-  // Apply the model's linear recalibration (fitted on its validation set when it was trained,
-  // qa/trainer.hpp fit_calibration) to every patch score; false: the raw network output.
+  // Apply the model's linear recalibration (training.calibration, fitted by `qanet calibrate`
+  // on frames with known scores) to every patch score; false: the raw network output.
   bool calibrated = true;
 };
 
@@ -185,13 +185,14 @@ class Assessor {
     return assess(image.cview(), labels.cview(), opt);
   }
 
- private:
+  // A score as the model's metric allows: [0, 1] for SEG and NEMHD, >= 0 for distances.
   double clamp_score(double v) const {
     if (!std::isfinite(v)) throw Error("assess: the model produced a non-finite score (corrupt model?)");
     if (info_.metric == "seg" || info_.metric == "SEG" || info_.metric == "nemhd") return std::clamp(v, 0.0, 1.0);
     return std::max(v, 0.0);
   }
 
+ private:
   template <typename L>
   static Index distinct_objects(const ImageView<const L, Dim>& labels) {
     std::unordered_set<std::int64_t> seen;

@@ -13,7 +13,6 @@
 #include <nlohmann/json.hpp>
 
 #include "qanet/core/parallel.hpp"
-#include "qanet/metrics/regression.hpp"
 #include "qanet/nn/loss.hpp"
 #include "qanet/nn/model_file.hpp"
 #include "qanet/nn/network.hpp"
@@ -95,15 +94,6 @@ std::vector<double> predict(nn::Network<float, Dim>& net, const ValidationSet& v
     for (Index i = 0; i < m; ++i) out.push_back(static_cast<double>(y[i]));
   }
   return out;
-}
-
-// The linear recalibration of a trained network, fitted on a validation set (never on test
-// data): predictions p become intercept + slope * p, undoing the shrinkage towards the mean
-// that MSE training leaves where the network is unsure. The Assessor applies it when the
-// model file holds it (training.calibration).
-template <int Dim>
-LinearFit fit_calibration(nn::Network<float, Dim>& net, const ValidationSet& v) {
-  return least_squares_line(predict(net, v), std::vector<double>(v.target.begin(), v.target.end()));
 }
 
 template <int Dim>

@@ -1,0 +1,76 @@
+// qanet calibrate: a linear recalibration of a model's output, fitted on frames with known
+// true scores, stored in a copy of the model file. A network trained with a squared loss
+// shrinks its predictions towards the mean where it is unsure (low scores come out too high,
+// high ones too low); the least-squares line true ~ intercept + slope * raw undoes that. The
+// Assessor applies it to every patch score. Fit it on data never used to test the model.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "command.hpp"
+#include "evaluation.hpp"
+#include "model_lookup.hpp"
+#include "triples.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Options {
+  qanet::cli::TripleSources sources;
+  std::string model, out;
+};
+
+template <int Dim>
+int run_dim(const Options& o, const fs::path& model) {
+  const qanet::Assessor<Dim> assessor(model);
+  const std::string metric = qanet::cli::model_metric(assessor);
+  qanet::AssessOptions raw;
+  raw.calibrated = false;  // fit on the network's own output, not on an earlier recalibration
+  const auto triples = qanet::cli::evaluate_triples(assessor, raw, metric, o.sources.find(), "qanet calibrate");
+
+  std::vector<double> pred, truth;
+  for (const auto& t : triples) pred.push_back(t.predicted), truth.push_back(t.truth);
+  const qanet::LinearFit fit = qanet::least_squares_line(pred, truth);
+  if (!(fit.slope > 0))
+    throw qanet::UndefinedValue("the model's output does not rise with the true score on these frames (slope " +
+                                std::to_string(fit.slope) + "); nothing written");
+  qanet::nn::ModelInfo info;
+  auto net = qanet::nn::load_model<float, Dim>(model, &info);
+  if (!info.training.is_object()) info.training = nlohmann::json::object();
+  info.training["calibration"] = {{"intercept", fit.intercept},
+                                  {"slope", fit.slope},
+                                  {"frames", triples.size()},
+                                  {"data", o.sources.describe()},
+                                  {"command", qanet::cli::invocation()}};
+  qanet::nn::save_model(o.out, net, info);
+
+  std::vector<double> mapped;
+  for (const double p : pred) mapped.push_back(assessor.clamp_score(fit(p)));
+  std::printf("qanet calibrate: %s = %.4f + %.4f x raw output, fitted on %zu frames; written to %s\n", metric.c_str(),
+              fit.intercept, fit.slope, pred.size(), o.out.c_str());
+  std::printf("  raw:        %s\n", qanet::cli::stats_line(qanet::cli::stats_json(pred, truth)).c_str());
+  std::printf("  calibrated: %s (same frames, whole-frame map; check on other frames with qanet evaluate)\n",
+              qanet::cli::stats_line(qanet::cli::stats_json(mapped, truth)).c_str());
+  return 0;
+}
+
+int run(const Options& o) {
+  const fs::path model = qanet::cli::find_model(o.model);
+  return qanet::nn::read_model_info(model).config.dim == 2 ? run_dim<2>(o, model) : run_dim<3>(o, model);
+}
+
+qanet::cli::RegisterCommand registration{
+    "calibrate", "Fit a linear recalibration of a model's output on frames with known scores; write the model with it",
+    [](CLI::App& app) {
+      auto o = std::make_shared<Options>();
+      app.add_option("--out", o->out, "The recalibrated model file (written atomically)")->required();
+      app.add_option("--model", o->model, "Model file (default: $QANET_MODEL or the bundled model)");
+      o->sources.add_options(app);
+      return [o] { return run(*o); };
+    }};
+
+}  // namespace

@@ -1,0 +1,198 @@
+#pragma once
+// Shared by `qanet evaluate` and `qanet calibrate`: (image, result, ground truth) triples with
+// the true score of each result and the model's prediction for it. Results come from a CTC
+// dataset's NN_RES* folders, or are made on the fly: K perturbed copies (SPEC §6 pipeline) of
+// every annotated frame that qa/datasets.hpp finds, so that any annotated data can serve.
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <tbb/parallel_for.h>
+
+#include "qanet/io.hpp"
+#include "qanet/metrics.hpp"
+#include "qanet/perturb.hpp"
+#include "qanet/qa/assessor.hpp"
+#include "qanet/qa/datasets.hpp"
+#include "qanet/qa/training_data.hpp"
+
+namespace qanet::cli {
+
+struct Triple {
+  std::filesystem::path image, gt, result;  // result empty: a perturbed copy of gt (perturb_seed)
+  std::uint64_t perturb_seed = 0;
+  std::string folder;  // what per-folder pooling groups by: a result folder, or "SEQ (perturbed k)"
+  double truth = NAN, predicted = NAN;
+  Index gt_objects = 0, objects = 0;
+  double pooled_sum = 0;  // the per-object sum the pooled metric adds (SEG: sum of Jaccard)
+  std::string error;
+
+  std::string name() const {
+    return result.empty() ? gt.string() + " perturbed (seed " + std::to_string(perturb_seed) + ")" : result.string();
+  }
+};
+
+// The triples of a CTC dataset folder: NN/tTTT.tif, NN_GT/SEG/man_segTTT.tif, NN_RES*/maskTTT.tif.
+inline std::vector<Triple> find_result_triples(const std::filesystem::path& root) {
+  namespace fs = std::filesystem;
+  std::vector<Triple> out;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) throw IoError("evaluation data " + root.string() + ": not a folder");
+  for (const auto& seq : fs::directory_iterator(root)) {
+    const std::string nn = seq.path().filename().string();
+    if (!seq.is_directory() || nn.size() != 2 || !std::isdigit(static_cast<unsigned char>(nn[0]))) continue;
+    const fs::path seg = root / (nn + "_GT") / "SEG";
+    if (!fs::is_directory(seg, ec)) continue;
+    const auto images = list_ctc_images(seq.path());
+    const auto gts = list_ctc_gt_frames(seg);
+    std::vector<fs::path> results;
+    for (const auto& e : fs::directory_iterator(root))
+      if (e.is_directory() && e.path().filename().string().rfind(nn + "_RES", 0) == 0) results.push_back(e.path());
+    std::sort(results.begin(), results.end());
+    for (const auto& r : results)
+      for (const auto& [t, mask] : list_ctc_results(r)) {
+        const auto g = gts.find(t);
+        const auto i = images.find(t);
+        if (g == gts.end() || i == images.end()) continue;
+        Triple tr;
+        tr.image = i->second, tr.gt = g->second, tr.result = mask, tr.folder = r.string();
+        out.push_back(tr);
+      }
+  }
+  return out;
+}
+
+// K perturbed copies of every annotated frame under `root` (any layout of qa/datasets.hpp).
+// The seeds depend on `seed`, the sequence name (e.g. Fluo-N2DH-SIM+/01), the file name and k
+// only, so the same data gives the same masks wherever it lies.
+inline std::vector<Triple> perturbed_triples(const std::filesystem::path& root, int k_max, std::uint64_t seed) {
+  std::vector<Triple> out;
+  for (const auto& f : find_annotated_files(root)) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a of "sequence/file"
+    for (const char c : f.sequence + "/" + f.labels.filename().string())
+      h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    for (int k = 1; k <= k_max; ++k) {
+      Triple tr;
+      tr.image = f.image, tr.gt = f.labels;
+      tr.perturb_seed = Rng::derive(seed, {0xca1b, h, static_cast<std::uint64_t>(k)})();
+      tr.folder = f.sequence + " (perturbed " + std::to_string(k) + ")";
+      out.push_back(tr);
+    }
+  }
+  return out;
+}
+
+// Where the triples come from: the --data, --gt, --perturbations and --seed options.
+struct TripleSources {
+  std::vector<std::string> data, gt;
+  int perturbations = 5;
+  std::uint64_t seed = 1;
+
+  void add_options(CLI::App& app) {
+    app.add_option("--data", data, "CTC dataset folders with NN/, NN_GT/SEG and NN_RES* (e.g. from qanet simulate)")
+        ->check(CLI::ExistingDirectory);
+    app.add_option("--gt", gt,
+                   "Annotated data (CTC dataset or sequence, or images/ and masks/): use --perturbations "
+                   "perturbed copies of every annotated frame")
+        ->check(CLI::ExistingDirectory);
+    app.add_option("--perturbations", perturbations, "Perturbed copies per frame of --gt data (default 5)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--seed", seed, "Seed of the perturbations of --gt data");
+  }
+
+  std::vector<Triple> find() const {
+    if (data.empty() && gt.empty())
+      throw InvalidArgument("give --data (results with ground truth) or --gt (annotated frames to perturb)");
+    std::vector<Triple> out;
+    for (const auto& d : data) {
+      auto t = find_result_triples(d);
+      out.insert(out.end(), t.begin(), t.end());
+    }
+    for (const auto& d : gt) {
+      auto t = perturbed_triples(d, perturbations, seed);
+      out.insert(out.end(), t.begin(), t.end());
+    }
+    return out;
+  }
+
+  // One line per source, for provenance.
+  std::vector<std::string> describe() const {
+    std::vector<std::string> out;
+    for (const auto& d : data) out.push_back(std::filesystem::path(d).lexically_normal().string());
+    for (const auto& d : gt)
+      out.push_back(std::filesystem::path(d).lexically_normal().string() + " (" + std::to_string(perturbations) +
+                    " perturbations, seed " + std::to_string(seed) + ")");
+    return out;
+  }
+};
+
+// Fills truth and prediction (or error) of one triple.
+template <int Dim>
+void evaluate_triple(const Assessor<Dim>& assessor, const AssessOptions& opt, const std::string& metric, Triple& t) {
+  const auto image = read_tiff_as<float, Dim>(t.image);
+  const auto gt = read_labels<Dim>(t.gt);
+  const auto mask = t.result.empty() ? perturb_labels(gt.cview(), PerturbOptions{}, t.perturb_seed).labels
+                                     : read_labels<Dim>(t.result);
+  MetricOptions mo;
+  mo.boundary = metric != "seg";
+  const auto m = evaluate_frame(gt, mask, mo);
+  t.gt_objects = m.gt_objects;
+  const auto v = metric_value(m, metric);
+  if (!v) {
+    t.error = "true " + metric + " undefined";
+    return;
+  }
+  t.truth = *v;
+  t.pooled_sum = *v * static_cast<double>(m.gt_objects);
+  try {
+    const auto a = assessor.assess(image.cview(), mask.cview(), opt);
+    t.predicted = a.score;
+    t.objects = a.objects;
+  } catch (const UndefinedValue& e) {
+    t.error = e.what();
+  }
+}
+
+// Evaluates all triples in parallel (progress on a terminal); reports and drops the failed ones.
+template <int Dim>
+std::vector<Triple> evaluate_triples(const Assessor<Dim>& assessor, const AssessOptions& opt, const std::string& metric,
+                                     std::vector<Triple> triples, const char* command) {
+  if (triples.empty())
+    throw IoError("no (image, result, ground truth) triple found: want NN/tTTT.tif, NN_GT/SEG/man_segTTT.tif "
+                  "and NN_RES*/maskTTT.tif, or annotated data with --gt");
+  std::atomic<std::size_t> done{0};
+  const bool progress = isatty(fileno(stderr));
+  tbb::parallel_for(std::size_t{0}, triples.size(), [&](std::size_t i) {
+    evaluate_triple<Dim>(assessor, opt, metric, triples[i]);
+    if (progress) std::fprintf(stderr, "\r%s: %zu/%zu", command, ++done, triples.size());
+  });
+  if (progress) std::fprintf(stderr, "\n");
+  std::vector<Triple> ok;
+  for (auto& t : triples) {
+    if (t.error.empty())
+      ok.push_back(std::move(t));
+    else
+      std::fprintf(stderr, "%s: skipped %s: %s\n", command, t.name().c_str(), t.error.c_str());
+  }
+  if (ok.size() < 2) throw UndefinedValue("fewer than two frames could be evaluated");
+  return ok;
+}
+
+// The model's metric name, lower case (as metric_value wants it).
+template <int Dim>
+std::string model_metric(const Assessor<Dim>& assessor) {
+  std::string metric = assessor.info().metric;
+  for (auto& c : metric) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return metric;
+}
+
+}  // namespace qanet::cli

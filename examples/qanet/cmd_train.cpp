@@ -31,8 +31,8 @@ struct Options {
   long batch = 32;
   std::uint64_t seed = 1;
   double diameter = -1, lr = 1e-3, clip = 0, checkpoint_minutes = 5;
-  double shift_probability = 0.3;
-  double ema = 0;  // weight averaging decay; 0: off  // share of masks with one systematic boundary offset
+  double shift_probability = 0.3;  // share of masks with one systematic boundary offset
+  double ema = 0;                  // weight averaging decay; 0: off
   long val_samples = 256, validate_every = 0;
   bool quiet = false, replot = false;
 };

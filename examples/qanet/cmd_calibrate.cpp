@@ -35,6 +35,9 @@ int run_dim(const Options& o, const fs::path& model) {
   std::vector<double> pred, truth;
   for (const auto& t : triples) pred.push_back(t.predicted), truth.push_back(t.truth);
   const qanet::LinearFit fit = qanet::least_squares_line(pred, truth);
+  if (pred.size() < 20)
+    std::fprintf(stderr, "qanet calibrate: only %zu frames; the line will be uncertain (use more, or --perturbations)\n",
+                 pred.size());
   if (!(fit.slope > 0))
     throw qanet::UndefinedValue("the model's output does not rise with the true score on these frames (slope " +
                                 std::to_string(fit.slope) + "); nothing written");

@@ -34,7 +34,7 @@ struct AnnotatedFile {
 inline std::vector<AnnotatedFile> find_annotated_files(const std::filesystem::path& root) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_directory(root, ec)) throw IoError("training data " + root.string() + ": not a folder");
+  if (!fs::is_directory(root, ec)) throw IoError("annotated data " + root.string() + ": not a folder");
   // Names come from the absolute, normalised path: "01", "01/" and "." (inside 01) name the
   // same sequence ("DS/01"), which --val-sequence and the split rely on.
   fs::path named = fs::absolute(root, ec).lexically_normal();
@@ -76,7 +76,7 @@ inline std::vector<AnnotatedFile> find_annotated_files(const std::filesystem::pa
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.labels < b.labels; });
   if (out.empty())
-    throw IoError("training data " + root.string() +
+    throw IoError("annotated data " + root.string() +
                   ": no annotated image found (want NN/tTTT.tif with NN_GT/SEG/man_segTTT.tif, "
                   "or images/ and masks/ with the same file names)");
   return out;

@@ -12,6 +12,7 @@
 
 #include "qanet/core.hpp"
 #include "qanet/io/tiff.hpp"
+#include "qanet/metrics/seg.hpp"
 #include "qanet/perturb.hpp"
 #include "qanet/simulate.hpp"
 #include "support.hpp"
@@ -512,4 +513,105 @@ TEST_CASE("sample generator: patches with cells, exact scores, deterministic, 2D
   auto t = g3.sample(2, 0);
   CHECK(t.mask.shape() == s3.patch);
   CHECK(*t.scores.seg == doctest::Approx(brute_seg(t.gt, t.mask)));
+}
+
+// ---------------------------------------------------------------- segmenter-like errors
+
+namespace {
+
+// A 96 x 160 scene: eight discs of radius 9 in two rows, brightness rising from left to right
+// (cell k has intensity 100 + 40 k over a background of 20); in the top row the discs touch in
+// pairs. Each bright disc holds a dark nucleolus of radius 3 at its centre.
+struct Scene {
+  Image<float, 2> image;
+  LabelImage<2> gt;
+};
+
+Scene make_scene() {
+  Scene s{Image<float, 2>(Shape<2>(96, 160), 20.0f), LabelImage<2>(Shape<2>(96, 160), 0)};
+  for (int k = 0; k < 8; ++k) {
+    const int row = k / 4, col = k % 4;
+    const double cy = 28 + 40 * row, cx = row == 0 ? 30 + 18 * col + (col / 2) * 24 : 24 + 36 * col;
+    for (Index y = 0; y < 96; ++y)
+      for (Index x = 0; x < 160; ++x) {
+        const double r2 = (y - cy) * (y - cy) + (x - cx) * (x - cx);
+        if (r2 <= 81.0 && s.gt(y, x) == 0) {
+          s.gt(y, x) = static_cast<Label>(k + 1);
+          s.image(y, x) = static_cast<float>(r2 <= 9.0 ? 40.0 : 100.0 + 40.0 * k);
+        }
+      }
+  }
+  return s;
+}
+
+std::set<Label> labels_of(const LabelImage<2>& l) {
+  std::set<Label> s(l.begin(), l.end());
+  s.erase(0);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("segmenter-like errors: every mode is seeded, keeps the shape, and is scored exactly") {
+  const Scene sc = make_scene();
+  for (int m = 0; m < segmenter_error_count; ++m) {
+    const auto mode = static_cast<SegmenterError>(m);
+    INFO(segmenter_error_name(mode));
+    const auto a = segmenter_error<2>(sc.image.cview(), sc.gt.cview(), mode, 0.7, 42);
+    const auto b = segmenter_error<2>(sc.image.cview(), sc.gt.cview(), mode, 0.7, 42);
+    CHECK(a.shape() == sc.gt.shape());
+    CHECK(std::equal(a.begin(), a.end(), b.begin()));
+    CHECK(seg_score(sc.gt.cview(), a.cview()) == doctest::Approx(brute_seg(sc.gt, a)));
+  }
+}
+
+TEST_CASE("segmenter-like errors do what their names say") {
+  const Scene sc = make_scene();
+  const auto run = [&](SegmenterError m, double strength, std::uint64_t seed = 7) {
+    return segmenter_error<2>(sc.image.cview(), sc.gt.cview(), m, strength, seed);
+  };
+  SUBCASE("specks: more objects, SEG still exactly 1") {
+    const auto l = run(SegmenterError::specks, 1.0);
+    CHECK(labels_of(l).size() > 8 + 100);
+    CHECK(brute_seg(sc.gt, l) == 1.0);
+  }
+  SUBCASE("missed dim cells: the dropped cells are the dimmest") {
+    const auto l = run(SegmenterError::missed_dim, 1.0);
+    const auto kept = labels_of(l);
+    CHECK(kept.size() < 8);
+    CHECK(kept.size() >= 1);
+    // Cell k has brightness rising with k; with noise of 0.05 on a normalised scale the order
+    // of cells about 0.11 apart is kept (the draw is seeded): the kept cells are the brightest ones.
+    CHECK(*kept.begin() == static_cast<Label>(8 - kept.size() + 1));
+  }
+  SUBCASE("fragments: the foreground is unchanged, objects multiply") {
+    const auto l = run(SegmenterError::fragments, 1.0);
+    for (Index i = 0; i < l.size(); ++i) REQUIRE((l[i] != 0) == (sc.gt[i] != 0));
+    CHECK(labels_of(l).size() > 8);
+    CHECK(brute_seg(sc.gt, l) < 0.9);
+  }
+  SUBCASE("merged touching cells: the touching pairs share a label, the others keep theirs") {
+    const auto l = run(SegmenterError::merged_touching, 1.0);
+    CHECK(labels_of(l).size() == 6);  // pairs (1,2) and (3,4) merged, 5..8 apart
+  }
+  SUBCASE("holes: the dark nucleoli go, nothing is added") {
+    const auto l = run(SegmenterError::holes, 1.0);
+    Index removed = 0;
+    for (Index i = 0; i < l.size(); ++i) {
+      REQUIRE((l[i] == 0 || l[i] == sc.gt[i]));
+      removed += sc.gt[i] && !l[i];
+    }
+    CHECK(removed > 8 * 9);
+    CHECK(l(28, 30) == 0);  // the centre of cell 1
+  }
+  SUBCASE("a global threshold finds the bright cells of a clean image") {
+    const auto l = run(SegmenterError::global_threshold, 0.0);
+    CHECK(brute_seg(sc.gt, l) > 0.4);
+  }
+  SUBCASE("iso-level outlines stay inside each cell's neighbourhood") {
+    const auto l = run(SegmenterError::isolevel, 0.5);
+    for (Index i = 0; i < l.size(); ++i)
+      if (l[i] && sc.gt[i]) REQUIRE(l[i] == sc.gt[i]);
+    CHECK(brute_seg(sc.gt, l) > 0.3);
+  }
 }

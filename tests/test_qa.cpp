@@ -50,7 +50,7 @@ nn::ModelConfig tiny_config(nn::InputEncoding enc = nn::InputEncoding::trinary) 
 // that clamping does not hide differences between patches.
 template <int Dim>
 void write_tiny_model(const fs::path& path, double target_diameter = 0, std::uint64_t seed = 11,
-                      nn::InputEncoding enc = nn::InputEncoding::trinary) {
+                      nn::InputEncoding enc = nn::InputEncoding::trinary, bool per_image = false) {
   nn::Network<float, Dim> net(tiny_config<Dim>(enc), seed);
   auto params = net.params();
   for (auto& p : params)
@@ -58,6 +58,7 @@ void write_tiny_model(const fs::path& path, double target_diameter = 0, std::uin
   nn::ModelInfo info;
   info.metric = "seg";
   if (target_diameter > 0) info.training = {{"target_diameter", target_diameter}};
+  if (per_image) InputConvention{}.store(info);  // else the convention of models before 0.2
   nn::save_model(path, net, info);
 }
 
@@ -130,11 +131,11 @@ std::pair<Image<float, Dim>, LabelImage<Dim>> crop(const Image<float, Dim>& img,
 
 template <int Dim>
 double network_score(nn::Network<float, Dim>& net, const Image<float, Dim>& pi, const LabelImage<Dim>& pl,
-                     nn::InputEncoding enc) {
+                     nn::InputEncoding enc, Normalisation norm = Normalisation::per_patch) {
   std::array<Index, Dim> sp;
   for (int a = 0; a < Dim; ++a) sp[a] = pi.shape()[a];
   nn::Tensor<float> xi(nn::activation_shape<Dim>(1, 1, sp)), xs(xi.shape());
-  fill_network_inputs(xi, xs, 0, pi.cview(), pl.cview(), enc);
+  fill_network_inputs(xi, xs, 0, pi.cview(), pl.cview(), enc, norm);
   return static_cast<double>(net.forward(xi, xs, nn::Mode::infer)[0]);
 }
 
@@ -152,7 +153,8 @@ struct BrutePatch {
 template <int Dim>
 std::pair<double, std::vector<BrutePatch<Dim>>> brute_force(nn::Network<float, Dim>& net, const Image<float, Dim>& img,
                                                              const LabelImage<Dim>& lab, const std::array<Index, Dim>& patch,
-                                                             const std::array<Index, Dim>& stride, bool fractional = true) {
+                                                             const std::array<Index, Dim>& stride, bool fractional = true,
+                                                             Normalisation norm = Normalisation::per_patch) {
   std::array<std::vector<Index>, Dim> st;
   for (int a = 0; a < Dim; ++a) st[a] = starts(img.shape()[a], patch[a], stride[a]);
   std::map<Label, double> total;
@@ -171,7 +173,7 @@ std::pair<double, std::vector<BrutePatch<Dim>>> brute_force(nn::Network<float, D
     if (!inside.empty()) {
       double weight = 0;
       for (const auto& [l, n] : inside) weight += fractional ? n / total.at(l) : 1.0;
-      const double v = std::clamp(network_score(net, pi, pl, net.config().encoding), 0.0, 1.0);
+      const double v = std::clamp(network_score(net, pi, pl, net.config().encoding, norm), 0.0, 1.0);
       out.push_back({o, static_cast<Index>(inside.size()), weight, v});
       s += v * weight;
       w += weight;
@@ -267,6 +269,34 @@ TEST_CASE("Assessor: object-weighted tiles equal a brute-force recomputation, em
   const auto [score40, patches40] = brute_force<2>(net, sc.image, sc.labels, {48, 48}, {40, 40});
   CHECK(c.patches.size() == patches40.size());
   CHECK(c.score == doctest::Approx(score40).epsilon(1e-5));
+}
+
+TEST_CASE("Assessor: a per-image model scores crops of the image normalised once") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "m.safetensors", 0, 11, nn::InputEncoding::trinary, true);
+  const Assessor<2> assessor(dir / "m.safetensors");
+  CHECK(assessor.convention().normalisation == Normalisation::per_image);
+  CHECK(assessor.convention().scale == ScaleMeasure::foreground_thickness);
+  auto net = nn::load_model<float, 2>(dir / "m.safetensors");
+  const Scene<2> sc = scene_2d();
+  AssessOptions opt;
+  opt.rescale = false;
+  const auto a = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
+  const auto whole = normalize_percentile(sc.image.cview());
+  const auto [expect, patches] = brute_force<2>(net, whole, sc.labels, {48, 48}, {24, 24}, true, Normalisation::per_image);
+  CHECK(a.patches.size() == patches.size());
+  CHECK(a.score == doctest::Approx(expect).epsilon(1e-5));
+  // Per patch the same network gives another score: the convention matters.
+  const auto [per_patch, unused] = brute_force<2>(net, sc.image, sc.labels, {48, 48}, {24, 24}, true);
+  CHECK(std::abs(per_patch - expect) > 1e-6);
+  // A known diameter replaces the measured one: the factor is target / diameter.
+  write_tiny_model<2>(dir / "d.safetensors", 20.0, 11, nn::InputEncoding::trinary, true);
+  const Assessor<2> scaled(dir / "d.safetensors");
+  AssessOptions known;
+  known.diameter = 10.0;
+  CHECK(scaled.scale_for(sc.labels.cview(), known) == 2.0);
+  CHECK(scaled.scale_for(sc.labels.cview()) ==
+        doctest::Approx(20.0 / estimate_object_diameter(sc.labels.cview()).diameter));
 }
 
 TEST_CASE("Assessor: a model's recalibration maps every patch score; malformed ones are refused") {

@@ -3,7 +3,10 @@
 #include <set>
 
 #include "qanet/core/random.hpp"
+#include "qanet/core/components.hpp"
+#include "qanet/qa/inputs.hpp"
 #include "qanet/qa/normalize.hpp"
+#include "qanet/qa/split.hpp"
 #include "qanet/qa/rescale.hpp"
 #include "qanet/qa/tiling.hpp"
 #include "support.hpp"
@@ -95,4 +98,138 @@ TEST_CASE("tiles cover the image, last tile flush with the edge") {
     for (int y = 0; y < 4; ++y)
       for (int x = 0; x < 4; ++x) covered[(t.origin[0] + y) * 8 + t.origin[1] + x] = 1;
   for (int c : covered) CHECK(c == 1);
+}
+
+namespace {
+
+// Discs of radius r on a grid (centres `gap` apart), labels 1..n; touching when gap <= 2r.
+LabelImage<2> disc_grid(Index size, double r, Index gap, Index* count = nullptr) {
+  LabelImage<2> l(Shape<2>(size, size), 0);
+  Label next = 0;
+  for (Index cy = gap / 2; cy + gap / 2 <= size; cy += gap)
+    for (Index cx = gap / 2; cx + gap / 2 <= size; cx += gap) {
+      ++next;
+      for (Index y = 0; y < size; ++y)
+        for (Index x = 0; x < size; ++x)
+          if ((y - cy) * (y - cy) + (x - cx) * (x - cx) <= r * r && l(y, x) == 0) l(y, x) = next;
+    }
+  if (count) *count = next;
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("the scale estimate measures discs and is not moved by specks, cuts or merges") {
+  Index n = 0;
+  const LabelImage<2> gt = disc_grid(240, 12.0, 40, &n);
+  REQUIRE(n == 36);
+  const double d = estimate_object_diameter(gt.cview()).diameter;
+  // Twice the largest distance to the background: 2 * 13 for a digital disc of radius 12.
+  CHECK(d >= 24.0);
+  CHECK(d <= 27.0);
+  // 2,000 single-pixel specks in the background (the old median diameter falls to 1.1 px).
+  LabelImage<2> specks = gt;
+  Rng rng(4);
+  Label next = 1000;
+  for (int k = 0; k < 2000; ++k) {
+    const Index i = rng.uniform_int(0, specks.size() - 1);
+    if (!specks[i]) specks[i] = next++;
+  }
+  CHECK(median_object_diameter(specks.cview()) < 2.0);
+  CHECK(estimate_object_diameter(specks.cview()).diameter == d);
+  // Every cell cut in two (the right half relabelled), and cut with a one-pixel gap.
+  LabelImage<2> halves = gt, gaps = gt;
+  for (Index y = 0; y < 240; ++y)
+    for (Index x = 0; x < 240; ++x) {
+      const Index rel = x % 40 - 20;  // the discs' centres sit at x = 20 + 40 k
+      if (gt(y, x) && rel > 0) halves(y, x) = gt(y, x) + 500;
+      if (gt(y, x) && rel == 0) gaps(y, x) = 0;
+      if (gt(y, x) && rel > 0) gaps(y, x) = gt(y, x) + 500;
+    }
+  CHECK(median_object_diameter(halves.cview()) < 0.8 * median_object_diameter(gt.cview()));
+  CHECK(estimate_object_diameter(halves.cview()).diameter == d);
+  // A one-pixel cut line is bridged by the closing; only the tips of the line stay open.
+  CHECK(estimate_object_diameter(gaps.cview()).diameter == doctest::Approx(d).epsilon(0.1));
+  // Touching pairs merged into one label: the foreground is the same.
+  const LabelImage<2> touching = disc_grid(240, 12.0, 24);
+  LabelImage<2> merged = touching;
+  for (auto& v : merged)
+    if (v) v = (v + 1) / 2;
+  CHECK(estimate_object_diameter(merged.cview()).diameter == estimate_object_diameter(touching.cview()).diameter);
+  CHECK(estimate_object_diameter(LabelImage<2>(Shape<2>(8, 8)).cview()).diameter == 0.0);
+}
+
+TEST_CASE("the scale estimate of a volume is that of its fullest plane") {
+  const LabelImage<2> plane = disc_grid(120, 10.0, 40);
+  LabelImage<3> vol(Shape<3>(3, 120, 120), 0);
+  for (Index i = 0; i < plane.size(); ++i) vol[plane.size() + i] = plane[i];  // only z = 1 holds cells
+  CHECK(estimate_object_diameter(vol.cview()).diameter == estimate_object_diameter(plane.cview()).diameter);
+}
+
+TEST_CASE("connected components follow face connectivity") {
+  // 1 1 0 1
+  // 0 1 0 1
+  // 1 0 0 0   -> three components (the diagonal pixel is not connected)
+  const int v[12] = {1, 1, 0, 1, 0, 1, 0, 1, 1, 0, 0, 0};
+  Index n = 0;
+  const auto c = connected_components<2>(Shape<2>(3, 4), [&](Index i) { return v[i] != 0; }, &n);
+  CHECK(n == 3);
+  CHECK(c[0] == c[1]);
+  CHECK(c[1] == c[5]);
+  CHECK(c[3] == c[7]);
+  CHECK(c[8] != c[0]);
+  CHECK(c[2] == 0);
+}
+
+TEST_CASE("the stable split hash is FNV-1a and parts follow it") {
+  // Published FNV-1a 64-bit test vectors.
+  CHECK(stable_hash("") == 0xcbf29ce484222325ULL);
+  CHECK(stable_hash("a") == 0xaf63dc4c8601ec8cULL);
+  CHECK(stable_hash("foobar") == 0x85944171f73967e8ULL);
+  int counts[4] = {0, 0, 0, 0};
+  for (int k = 0; k < 2000; ++k) {
+    const std::string name = "DS/" + std::to_string(k);
+    const auto b = stable_hash(name) % 100;
+    const DataPart want = b < 70 ? DataPart::train : b < 85 ? DataPart::calibration : DataPart::test;
+    CHECK(data_part_of(name) == want);
+    ++counts[static_cast<int>(want)];
+  }
+  CHECK(counts[1] > 1300);
+  CHECK(counts[3] > 220);
+  CHECK_THROWS_AS(parse_data_part("validation"), InvalidArgument);
+}
+
+TEST_CASE("input conventions round-trip through model metadata; old files keep the old ones") {
+  nn::ModelInfo old;  // as written before conventions were stored
+  old.normalisation = "percentile 1 99.8 per patch";
+  const InputConvention o = InputConvention::of(old);
+  CHECK(o.normalisation == Normalisation::per_patch);
+  CHECK(o.scale == ScaleMeasure::object_median);
+  nn::ModelInfo info;
+  InputConvention{}.store(info);
+  const InputConvention n = InputConvention::of(info);
+  CHECK(n.normalisation == Normalisation::per_image);
+  CHECK(n.scale == ScaleMeasure::foreground_thickness);
+  CHECK(scale_factor(20.0, 40.0) == 2.0);
+  CHECK(scale_factor(1.0, 40.0) == 8.0);  // clamped
+  CHECK(scale_factor(0.0, 40.0) == 1.0);
+}
+
+TEST_CASE("per-image inputs are crops of the image normalised once") {
+  Rng rng(9);
+  Image<float, 2> img(Shape<2>(40, 50));
+  for (auto& x : img) x = static_cast<float>(rng.uniform(10, 900));
+  const auto whole = normalize_percentile(img.cview());
+  LabelImage<2> mask(Shape<2>(20, 20), 1);
+  Image<float, 2> crop(Shape<2>(20, 20));
+  for (Index y = 0; y < 20; ++y)
+    for (Index x = 0; x < 20; ++x) crop(y, x) = whole(y + 7, x + 11);
+  nn::Tensor<float> xi({1, 1, 20, 20}), xs({1, 1, 20, 20});
+  fill_network_inputs(xi, xs, 0, crop.cview(), mask.cview(), nn::InputEncoding::trinary, Normalisation::per_image);
+  for (Index y = 0; y < 20; ++y)
+    for (Index x = 0; x < 20; ++x) REQUIRE(xi[y * 20 + x] == whole(y + 7, x + 11));
+  // Per patch, the crop's own percentiles map it to [0, 1] (about): its minimum lands near 0.
+  fill_network_inputs(xi, xs, 0, crop.cview(), mask.cview(), nn::InputEncoding::trinary, Normalisation::per_patch);
+  CHECK(*std::min_element(xi.begin(), xi.end()) < 0.0f);
+  CHECK(*std::min_element(xi.begin(), xi.end()) > -0.05f);
 }

@@ -24,7 +24,7 @@ struct Options {
   std::string image, mask, images, masks, model, heatmap;
   bool json = false, no_rescale = false, count_weights = false;
   long patch = -1, stride = -1;
-  double scale = 0;
+  double scale = 0, diameter = 0;
   double flag_below = NAN;
 };
 
@@ -78,6 +78,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
   opt.patch = o.patch;
   opt.stride = o.stride;
   opt.scale = o.scale;
+  opt.diameter = o.diameter;
   opt.rescale = !o.no_rescale;
   opt.fractional_weights = !o.count_weights;
   const bool folder = !o.images.empty();
@@ -195,7 +196,12 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--model", o->model, "Model file (default: $QANET_MODEL or the bundled 2D SEG model)");
       app.add_option("--patch", o->patch, "Patch edge in px (default: the model's; 0: whole image at once)");
       app.add_option("--stride", o->stride, "Patch stride in px (default: half the patch)");
-      app.add_option("--scale", o->scale, "Resample images by this factor (default: measured from the mask)");
+      auto* scale = app.add_option("--scale", o->scale, "Resample images by this factor (default: measured from the mask)");
+      app.add_option("--diameter", o->diameter,
+                     "The objects' typical in-plane diameter in px, when known (default: measured from the "
+                     "mask's foreground)")
+          ->check(CLI::PositiveNumber)
+          ->excludes(scale);
       app.add_flag("--no-rescale", o->no_rescale, "Score at the image's own scale");
       app.add_flag("--count-weights", o->count_weights,
                    "Weight patches by the number of objects they touch (default: by the visible share of each object)");

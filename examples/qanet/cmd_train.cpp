@@ -32,6 +32,8 @@ struct Options {
   std::uint64_t seed = 1;
   double diameter = -1, lr = 1e-3, clip = 0, checkpoint_minutes = 5;
   double shift_probability = 0.3;  // share of masks with one systematic boundary offset
+  double segmenter_errors = 0.5;   // share of masks made by a segmenter-like error
+  std::string part = "all";        // of images/ + masks/ data: which part of the hash split
   double ema = 0;                  // weight averaging decay; 0: off
   long val_samples = 256, validate_every = 0;
   bool quiet = false, replot = false;
@@ -82,7 +84,7 @@ int train(const Options& o, const std::string& command_line) {
   // Real frames, split by sequence.
   std::vector<AnnotatedFile> files;
   for (const auto& d : o.data) {
-    auto f = find_annotated_files(d);
+    auto f = files_in_part(find_annotated_files(d), parse_data_part(o.part));
     files.insert(files.end(), f.begin(), f.end());
   }
   std::set<std::string> sequences;
@@ -91,10 +93,11 @@ int train(const Options& o, const std::string& command_line) {
   for (const auto& v : val_seq)
     if (!sequences.count(v)) throw InvalidArgument("--val-sequence " + v + " is not among the training sequences");
   if (val_seq.empty() && sequences.size() >= 3) {
-    // About 15% of the sequences, at least one, chosen from the seed.
+    // About 15% of the sequences, at least one, chosen from the seed (a stable hash: the same
+    // split on every machine).
     std::vector<std::string> all(sequences.begin(), sequences.end());
     std::sort(all.begin(), all.end(), [&](const auto& a, const auto& b) {
-      return mix64(std::hash<std::string>{}(a) ^ o.seed) < mix64(std::hash<std::string>{}(b) ^ o.seed);
+      return mix64(stable_hash(a) ^ o.seed) < mix64(stable_hash(b) ^ o.seed);
     });
     const std::size_t n = std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(0.15 * static_cast<double>(all.size()))));
     val_seq.insert(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n));
@@ -118,6 +121,7 @@ int train(const Options& o, const std::string& command_line) {
   dopt.simulate = simulate > 0;
   dopt.simulate_fraction = static_cast<double>(simulate) / static_cast<double>(simulate + real);
   dopt.perturb.boundary_shift_probability = o.shift_probability;
+  dopt.segmenter_error_probability = o.segmenter_errors;
   TrainingData<Dim> data(std::move(train_frames), dopt);
   for (const auto& s : data.skipped()) std::fprintf(stderr, "qanet train: skipped %s\n", s.c_str());
 
@@ -193,8 +197,11 @@ int train(const Options& o, const std::string& command_line) {
 
   nn::ModelInfo info;
   info.metric = o.metric;
-  info.normalisation = "percentile 1 99.8 per patch";
+  dopt.convention.store(info);
   nlohmann::json summary = {{"command", command_line},
+                            {"scale_measure", info.training["scale_measure"]},
+                            {"segmenter_errors", o.segmenter_errors},
+                            {"part", o.part},
                             {"target_diameter", diameter},
                             {"data", o.data},
                             {"train_sequences", nlohmann::json::array()},
@@ -295,6 +302,14 @@ qanet::cli::RegisterCommand registration{
                      "Share of masks whose cells are all grown or shrunk by one offset (a threshold error) "
                      "instead of the per-cell box morphology")
           ->check(CLI::Range(0.0, 1.0));
+      app.add_option("--segmenter-errors", o->segmenter_errors,
+                     "Share of masks made by segmenter-like errors of the image (missed dim cells, fragments, "
+                     "merges, specks, iso-level outlines, holes, thresholds, watersheds) instead of SPEC perturbations")
+          ->check(CLI::Range(0.0, 1.0));
+      app.add_option("--part", o->part,
+                     "Of --data in the images/ + masks/ layout, only the images of this part of the hash split "
+                     "(train, calibration, test; default all); CTC sequences are taken whole")
+          ->check(CLI::IsMember({"all", "train", "calibration", "test"}));
       app.add_option("--ema", o->ema,
                      "Keep, validate and save a moving average of the weights with this decay (e.g. 0.999; 0: off)")
           ->check(CLI::Range(0.0, 0.9999999));

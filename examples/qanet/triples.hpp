@@ -30,6 +30,7 @@ namespace qanet::cli {
 struct Triple {
   std::filesystem::path image, gt, result;  // result empty: a perturbed copy of gt (perturb_seed)
   std::uint64_t perturb_seed = 0;
+  int segmenter_error = -1;  // >= 0: the mask is this SegmenterError of gt (seeded by perturb_seed)
   std::string folder;  // what per-folder pooling groups by: a result folder, or "SEQ (perturbed k)"
   double truth = NAN, predicted = NAN;
   Index gt_objects = 0, objects = 0;
@@ -74,17 +75,26 @@ inline std::vector<Triple> find_result_triples(const std::filesystem::path& root
 // K perturbed copies of every annotated frame under `root` (any layout of qa/datasets.hpp).
 // The seeds depend on `seed`, the sequence name (e.g. Fluo-N2DH-SIM+/01), the file name and k
 // only, so the same data gives the same masks wherever it lies.
-inline std::vector<Triple> perturbed_triples(const std::filesystem::path& root, int k_max, std::uint64_t seed) {
+// With segmenter_errors, every frame also gets one mask of each segmenter-like error mode
+// (perturb/segmenter_errors.hpp) at a strength drawn from the same seed.
+inline std::vector<Triple> perturbed_triples(const std::filesystem::path& root, int k_max, std::uint64_t seed,
+                                             DataPart part = DataPart::all, bool segmenter_errors = false) {
   std::vector<Triple> out;
-  for (const auto& f : find_annotated_files(root)) {
-    std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a of "sequence/file"
-    for (const char c : f.sequence + "/" + f.labels.filename().string())
-      h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  for (const auto& f : files_in_part(find_annotated_files(root), part)) {
+    const std::uint64_t h = stable_hash(f.sequence + "/" + f.labels.filename().string());
     for (int k = 1; k <= k_max; ++k) {
       Triple tr;
       tr.image = f.image, tr.gt = f.labels;
       tr.perturb_seed = Rng::derive(seed, {0xca1b, h, static_cast<std::uint64_t>(k)})();
       tr.folder = f.sequence + " (perturbed " + std::to_string(k) + ")";
+      out.push_back(tr);
+    }
+    for (int m = 0; segmenter_errors && m < segmenter_error_count; ++m) {
+      Triple tr;
+      tr.image = f.image, tr.gt = f.labels;
+      tr.perturb_seed = Rng::derive(seed, {0x5e9e, h, static_cast<std::uint64_t>(m)})();
+      tr.segmenter_error = m;
+      tr.folder = f.sequence + " (" + segmenter_error_name(static_cast<SegmenterError>(m)) + ")";
       out.push_back(tr);
     }
   }
@@ -96,6 +106,8 @@ struct TripleSources {
   std::vector<std::string> data, gt;
   int perturbations = 5;
   std::uint64_t seed = 1;
+  std::string part = "all";
+  bool segmenter_errors = false;
 
   void add_options(CLI::App& app) {
     app.add_option("--data", data, "CTC dataset folders with NN/, NN_GT/SEG and NN_RES* (e.g. from qanet simulate)")
@@ -107,6 +119,13 @@ struct TripleSources {
     app.add_option("--perturbations", perturbations, "Perturbed copies per frame of --gt data (default 5)")
         ->check(CLI::PositiveNumber);
     app.add_option("--seed", seed, "Seed of the perturbations of --gt data");
+    app.add_option("--part", part,
+                   "Of --gt data in the images/ + masks/ layout, only the images of this part of the hash split "
+                   "(train, calibration, test; default all)")
+        ->check(CLI::IsMember({"all", "train", "calibration", "test"}));
+    app.add_flag("--segmenter-errors", segmenter_errors,
+                 "Also one mask per segmenter-like error mode (missed dim cells, fragments, merges, specks, "
+                 "iso-level outlines, holes, thresholds, watersheds) of every --gt frame");
   }
 
   std::vector<Triple> find() const {
@@ -118,7 +137,7 @@ struct TripleSources {
       out.insert(out.end(), t.begin(), t.end());
     }
     for (const auto& d : gt) {
-      auto t = perturbed_triples(d, perturbations, seed);
+      auto t = perturbed_triples(d, perturbations, seed, parse_data_part(part), segmenter_errors);
       out.insert(out.end(), t.begin(), t.end());
     }
     return out;
@@ -130,7 +149,8 @@ struct TripleSources {
     for (const auto& d : data) out.push_back(std::filesystem::path(d).lexically_normal().string());
     for (const auto& d : gt)
       out.push_back(std::filesystem::path(d).lexically_normal().string() + " (" + std::to_string(perturbations) +
-                    " perturbations, seed " + std::to_string(seed) + ")");
+                    " perturbations" + (segmenter_errors ? " + segmenter errors" : "") + ", seed " +
+                    std::to_string(seed) + (part != "all" ? ", part " + part : "") + ")");
     return out;
   }
 };
@@ -140,8 +160,16 @@ template <int Dim>
 void evaluate_triple(const Assessor<Dim>& assessor, const AssessOptions& opt, const std::string& metric, Triple& t) {
   const auto image = read_tiff_as<float, Dim>(t.image);
   const auto gt = read_labels<Dim>(t.gt);
-  const auto mask = t.result.empty() ? perturb_labels(gt.cview(), PerturbOptions{}, t.perturb_seed).labels
-                                     : read_labels<Dim>(t.result);
+  LabelImage<Dim> mask;
+  if (!t.result.empty()) {
+    mask = read_labels<Dim>(t.result);
+  } else if (t.segmenter_error >= 0) {
+    const double strength = Rng(t.perturb_seed).uniform();
+    mask = segmenter_error<Dim>(image.cview(), gt.cview(), static_cast<SegmenterError>(t.segmenter_error), strength,
+                                t.perturb_seed);
+  } else {
+    mask = perturb_labels(gt.cview(), PerturbOptions{}, t.perturb_seed).labels;
+  }
   MetricOptions mo;
   mo.boundary = metric != "seg";
   const auto m = evaluate_frame(gt, mask, mo);

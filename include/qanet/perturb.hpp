@@ -7,3 +7,4 @@
 #include "qanet/perturb/pipeline.hpp"
 #include "qanet/perturb/topology.hpp"
 #include "qanet/perturb/samples.hpp"
+#include "qanet/perturb/segmenter_errors.hpp"

@@ -6,6 +6,8 @@
 #include "qanet/qa/inputs.hpp"
 #include "qanet/qa/normalize.hpp"
 #include "qanet/qa/rescale.hpp"
+#include "qanet/qa/scale.hpp"
+#include "qanet/qa/split.hpp"
 #include "qanet/qa/tiling.hpp"
 #include "qanet/qa/trainer.hpp"
 #include "qanet/qa/training_data.hpp"

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Core>
+#include "qanet/nn/detail/eigen.hpp"
 
 #include "qanet/nn/layer.hpp"
 
@@ -50,7 +50,15 @@ class Linear : public WeightAndBias<T> {
     const Index n = x_->dim(0);
     Eigen::Map<const Mat> X(x_->data(), n, in_), W(weight.value.data(), out_, in_), G(dy.data(), n, out_);
     Eigen::Map<Mat>(weight.grad.data(), out_, in_).noalias() += G.transpose() * X;
-    Eigen::Map<Vec>(bias.grad.data(), out_) += G.colwise().sum().transpose();
+    // The bias gradient is summed over the batch in a fixed order. Eigen's colwise().sum() would
+    // evaluate the destination's unaligned head coefficient by coefficient and the rest by
+    // packets, which sum in another order: the bits would depend on where the allocator put
+    // bias.grad (the cause of runs that differed with the heap's history).
+    for (Index o = 0; o < out_; ++o) {
+      T s = 0;
+      for (Index i = 0; i < n; ++i) s += dy[i * out_ + o];
+      bias.grad[o] += s;
+    }
     dx_.reshape(x_->shape());
     Eigen::Map<Mat>(dx_.data(), n, in_).noalias() = G * W;
     return dx_;

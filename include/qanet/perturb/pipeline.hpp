@@ -28,6 +28,7 @@ struct PerturbRecord {
   double boundary_shift = 0.0;        // step 1b's offset in voxels (0: box morphology ran)
   bool deformed = false;
   Index merged = 0, split = 0, dropped = 0, spurious = 0;
+  int segmenter_error = -1;  // the SegmenterError mode that made the mask instead (-1: none)
 };
 
 template <int Dim>

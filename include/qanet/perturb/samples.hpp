@@ -19,6 +19,7 @@
 #include "qanet/perturb/detail/instances.hpp"
 #include "qanet/perturb/options.hpp"
 #include "qanet/perturb/pipeline.hpp"
+#include "qanet/perturb/segmenter_errors.hpp"
 #include "qanet/simulate/options.hpp"
 #include "qanet/simulate/simulator.hpp"
 
@@ -44,6 +45,9 @@ struct SampleOptions {
   Index min_objects = 1;             // GT objects the patch must touch
   int max_tries = 50;                // patch positions tried before giving up on a source
   PerturbOptions perturb;
+  // With this probability a mask comes from a segmenter-like error (a mode and a strength drawn
+  // uniformly) instead of the perturbation pipeline.
+  double segmenter_error_probability = 0.0;
 
   static Shape<Dim> default_patch() {
     if constexpr (Dim == 2) return Shape<2>(256, 256);
@@ -72,6 +76,7 @@ class SampleGenerator {
                                 ") is smaller than the patch " + opt_.patch.str());
       images_.push_back(Image<float, Dim>::from_view(img.cview()));
       labels_.push_back(gt);
+      instances_.push_back(detail::find_instances(gt.cview()));  // once: frames can be large
     }
   }
 
@@ -108,9 +113,18 @@ class SampleGenerator {
             flip(s.image, a);
             flip(s.gt, a);
           }
-      auto res = perturb_labels(s.gt.cview(), opt_.perturb, rng());
-      s.mask = std::move(res.labels);
-      s.record = res.record;
+      if (opt_.segmenter_error_probability > 0 && rng.bernoulli(opt_.segmenter_error_probability)) {
+        const auto mode = static_cast<SegmenterError>(rng.uniform_int(0, segmenter_error_count - 1));
+        const double strength = rng.uniform();
+        s.mask = segmenter_error(s.image.cview(), s.gt.cview(), mode, strength, rng());
+        s.record = PerturbRecord{};
+        s.record.severity = strength;
+        s.record.segmenter_error = static_cast<int>(mode);
+      } else {
+        auto res = perturb_labels(s.gt.cview(), opt_.perturb, rng());
+        s.mask = std::move(res.labels);
+        s.record = res.record;
+      }
       MetricOptions mo;
       mo.boundary = opt_.boundary_metrics;
       mo.tau = opt_.tau;
@@ -144,7 +158,7 @@ class SampleGenerator {
   bool crop(std::size_t k, Rng& rng, TrainingSample<Dim>& s) const {
     const LabelImage<Dim>& gt = labels_[k];
     const Shape<Dim>& full = gt.shape();
-    const auto inst = detail::find_instances(gt.cview());
+    const auto& inst = instances_[k];
     if (inst.empty()) return false;
     const auto& cell = inst[static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(inst.size()) - 1))];
     std::array<Index, Dim> o{};
@@ -185,6 +199,7 @@ class SampleGenerator {
   bool simulated_ = false;
   std::vector<Image<float, Dim>> images_;
   std::vector<LabelImage<Dim>> labels_;
+  std::vector<std::vector<detail::Instance<Dim>>> instances_;
 };
 
 }  // namespace qanet

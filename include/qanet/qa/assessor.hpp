@@ -30,6 +30,7 @@ struct AssessOptions {
   Index patch = -1;     // patch edge in voxels (in-plane); -1: the model's training patch; 0: whole image
   Index stride = -1;    // -1: half the patch
   double scale = 0;     // > 0: resample by this factor instead of measuring objects on the mask
+  double diameter = 0;  // > 0: the objects' in-plane diameter in px (known to the user), instead of measuring it
   bool rescale = true;  // false: score at the image's own scale
   Index batch = 16;     // patches per forward pass
   // Patch weights: true counts each object by the fraction of its voxels inside the patch, so a
@@ -80,6 +81,7 @@ class Assessor {
       calibration_ = {c["intercept"].template get<double>(), c["slope"].template get<double>()};
     }
     min_extent_ = proto_->min_input_extent();
+    convention_ = InputConvention::of(info_);
   }
 
   const nn::ModelInfo& info() const { return info_; }
@@ -88,6 +90,16 @@ class Assessor {
   // The recalibration applied to patch scores (identity for models without one).
   const LinearFit& calibration() const { return calibration_; }
   const std::array<Index, Dim>& training_patch() const { return patch_; }
+  // How this model's inputs are prepared (scale measure, normalisation), from its file.
+  const InputConvention& convention() const { return convention_; }
+  // The resampling factor assess() uses for `labels` under `opt`.
+  template <typename L>
+  double scale_for(const ImageView<const L, Dim>& labels, const AssessOptions& opt = {}) const {
+    if (!opt.rescale) return 1.0;
+    if (opt.scale > 0) return opt.scale;
+    if (opt.diameter > 0) return scale_factor(opt.diameter, target_diameter_);
+    return scale_factor_for(labels, target_diameter_, convention_.scale);
+  }
   // Whether higher predicted values mean better segmentations (SEG, neMHD) or worse (distances).
   bool higher_is_better() const { return info_.metric == "seg" || info_.metric == "SEG" || info_.metric == "nemhd"; }
 
@@ -102,9 +114,10 @@ class Assessor {
     out.objects = distinct_objects(labels);
     if (out.objects == 0)
       throw UndefinedValue("assess: the mask holds no object, so there is no segmentation to assess");
-    out.scale = !opt.rescale ? 1.0 : (opt.scale > 0 ? opt.scale : scale_factor_for(labels, target_diameter_));
+    out.scale = scale_for(labels, opt);
     const auto factor = scale_factors<Dim>(out.scale);
     Image<float, Dim> img = out.scale == 1.0 ? Image<float, Dim>::from_view(image) : rescale_linear(image, factor);
+    if (convention_.normalisation == Normalisation::per_image) img = normalize_percentile(img.cview());
     LabelImage<Dim> lab = out.scale == 1.0 ? to_labels(labels) : to_labels(rescale_nearest(labels, factor).cview());
 
     // Patch geometry in the rescaled image; images smaller than a patch are padded.
@@ -141,7 +154,7 @@ class Assessor {
         Image<float, Dim> pi(pshape);
         LabelImage<Dim> pl(pshape);
         crop_padded(img, lab, js[static_cast<std::size_t>(b)].origin, pi, pl);
-        fill_network_inputs(xi, xs, b, pi.cview(), pl.cview(), info_.config.encoding);
+        fill_network_inputs(xi, xs, b, pi.cview(), pl.cview(), info_.config.encoding, convention_.normalisation);
       }
       const auto& y = net->forward(xi, xs, nn::Mode::infer);
       for (Index b = 0; b < n; ++b) {
@@ -268,6 +281,7 @@ class Assessor {
   nn::ModelInfo info_;
   double target_diameter_ = 0;
   LinearFit calibration_;
+  InputConvention convention_;
   std::array<Index, Dim> patch_{};
   Index min_extent_ = 1;
   std::unique_ptr<const nn::Network<float, Dim>> proto_;

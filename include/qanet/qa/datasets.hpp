@@ -5,6 +5,7 @@
 //  - a StarDist-style folder: images/NAME.tif with masks/NAME.tif, each file its own sequence.
 // Sequences keep their name so that splits never put frames of one sequence on both sides.
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -14,6 +15,7 @@
 #include "qanet/core/image.hpp"
 #include "qanet/io/ctc.hpp"
 #include "qanet/io/tiff.hpp"
+#include "qanet/qa/split.hpp"
 
 namespace qanet {
 
@@ -28,6 +30,7 @@ struct AnnotatedFrame {
 struct AnnotatedFile {
   std::filesystem::path image, labels;
   std::string sequence;
+  bool single_image = false;  // images/ + masks/ layout: the image is a sequence of its own
 };
 
 // The (image, ground truth) files under `root`, by sequence; throws IoError when none is found.
@@ -46,7 +49,7 @@ inline std::vector<AnnotatedFile> find_annotated_files(const std::filesystem::pa
     for (const auto& e : fs::directory_iterator(root / "images")) {
       const fs::path mask = root / "masks" / e.path().filename();
       if (e.is_regular_file() && fs::exists(mask, ec))
-        out.push_back({e.path(), mask, base + "/" + e.path().stem().string()});
+        out.push_back({e.path(), mask, base + "/" + e.path().stem().string(), true});
     }
   }
   // CTC layout: `root` is one sequence NN (next to NN_GT/SEG), or holds sequences NN.
@@ -80,6 +83,15 @@ inline std::vector<AnnotatedFile> find_annotated_files(const std::filesystem::pa
                   ": no annotated image found (want NN/tTTT.tif with NN_GT/SEG/man_segTTT.tif, "
                   "or images/ and masks/ with the same file names)");
   return out;
+}
+
+// The files of `files` that a split part may use: images of the images/ + masks/ layout by the
+// hash split of qa/split.hpp; CTC sequences are kept whole (choose them by folder: 01, 02).
+inline std::vector<AnnotatedFile> files_in_part(std::vector<AnnotatedFile> files, DataPart part) {
+  files.erase(std::remove_if(files.begin(), files.end(),
+                             [&](const AnnotatedFile& f) { return f.single_image && !in_part(f.sequence, part); }),
+              files.end());
+  return files;
 }
 
 // Reads an annotated frame; image and labels must have the same shape.

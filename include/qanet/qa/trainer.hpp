@@ -68,7 +68,7 @@ ValidationSet make_validation_set(const TrainingData<Dim>& data, std::uint64_t s
   parallel_for_each_index(n, 1, [&](Index i) {
     double t = 0;
     const auto s = data.sample(seed, static_cast<std::uint64_t>(i), &t);
-    fill_network_inputs(v.image, v.seg, i, s.image.cview(), s.mask.cview(), enc);
+    fill_network_inputs(v.image, v.seg, i, s.image.cview(), s.mask.cview(), enc, data.options().convention.normalisation);
     v.target[i] = static_cast<float>(t);
   });
   return v;
@@ -287,6 +287,9 @@ class Trainer {
                      {"real_frames", data_.real_frames()}};
     // Named only when on, so checkpoints written before the mode existed still resume.
     if (d.perturb.boundary_shift_probability > 0) j["boundary_shift_probability"] = d.perturb.boundary_shift_probability;
+    if (d.segmenter_error_probability > 0) j["segmenter_error_probability"] = d.segmenter_error_probability;
+    if (d.convention.normalisation == Normalisation::per_image) j["normalisation"] = "per image";
+    if (d.convention.scale == ScaleMeasure::foreground_thickness) j["scale_measure"] = "foreground thickness";
     return j.dump();
   }
 
@@ -330,7 +333,7 @@ class Trainer {
     parallel_for_each_index(opt_.batch, 1, [&](Index i) {
       double t = 0;
       const auto smp = data_.sample(opt_.seed, first + static_cast<std::uint64_t>(i), &t);
-      fill_network_inputs(image_, seg_, i, smp.image.cview(), smp.mask.cview(), enc);
+      fill_network_inputs(image_, seg_, i, smp.image.cview(), smp.mask.cview(), enc, data_.options().convention.normalisation);
       target_[i] = static_cast<float>(t);
     });
   }

@@ -106,6 +106,10 @@ struct TrainingDataOptions {
   double simulate_fraction = 0.5;   // share of simulated samples when real frames exist
   bool simulate = true;             // false: real frames only
   PerturbOptions perturb = training_perturbation();  // at the SIM+ scale; scaled to target_diameter
+  // Share of masks made by a segmenter-like error (perturb/segmenter_errors.hpp) instead of the
+  // perturbation pipeline.
+  double segmenter_error_probability = 0.5;
+  InputConvention convention;  // scale measure and normalisation (stored in the model file)
 };
 
 // Network-ready samples: (image, mask) patches, exact target.
@@ -118,10 +122,13 @@ class TrainingData {
     so_.patch = opt_.patch;
     so_.boundary_metrics = opt_.metric != "seg";
     so_.perturb = scale_perturbation(opt_.perturb, s);
+    so_.segmenter_error_probability = opt_.segmenter_error_probability;
     std::vector<std::pair<Image<float, Dim>, LabelImage<Dim>>> pairs;
     for (auto& f : frames) {
-      const double factor = scale_factor_for(f.labels.cview(), opt_.target_diameter);
+      // The scale is measured on the ground truth as scoring measures it on a mask.
+      const double factor = scale_factor_for(f.labels.cview(), opt_.target_diameter, opt_.convention.scale);
       auto img = factor == 1.0 ? std::move(f.image) : rescale_linear(f.image.cview(), scale_factors<Dim>(factor));
+      if (opt_.convention.normalisation == Normalisation::per_image) img = normalize_percentile(img.cview());
       auto lab = factor == 1.0 ? std::move(f.labels) : rescale_nearest(f.labels.cview(), scale_factors<Dim>(factor));
       bool fits = true;
       for (int a = 0; a < Dim; ++a) fits = fits && img.shape()[a] >= opt_.patch[a];
@@ -164,7 +171,10 @@ class TrainingData {
     if (!sim) return real_->sample(seed, index);
     const double d = opt_.target_diameter > 0 ? opt_.target_diameter : reference_diameter;
     SampleGenerator<Dim> g(randomized_simulation<Dim>(rng, opt_.patch, d), so_);
-    return g.sample(seed ^ 0x51u, index);
+    auto s = g.sample(seed ^ 0x51u, index);
+    // A simulated image is the patch itself: normalising it whole is normalising per image.
+    if (opt_.convention.normalisation == Normalisation::per_image) s.image = normalize_percentile(s.image.cview());
+    return s;
   }
 
   TrainingDataOptions<Dim> opt_;

@@ -13,7 +13,7 @@
 #include <cstring>
 #include <vector>
 
-#include <Eigen/Core>
+#include "qanet/nn/detail/eigen.hpp"
 #include <tbb/task_arena.h>
 #include <tbb/parallel_for.h>
 

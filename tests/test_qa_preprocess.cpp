@@ -4,6 +4,7 @@
 
 #include "qanet/core/random.hpp"
 #include "qanet/core/components.hpp"
+#include "qanet/qa/datasets.hpp"
 #include "qanet/qa/inputs.hpp"
 #include "qanet/qa/normalize.hpp"
 #include "qanet/qa/split.hpp"
@@ -232,4 +233,20 @@ TEST_CASE("per-image inputs are crops of the image normalised once") {
   fill_network_inputs(xi, xs, 0, crop.cview(), mask.cview(), nn::InputEncoding::trinary, Normalisation::per_patch);
   CHECK(*std::min_element(xi.begin(), xi.end()) < 0.0f);
   CHECK(*std::min_element(xi.begin(), xi.end()) > -0.05f);
+}
+
+TEST_CASE("a split part filters single-image sequences by the hash and keeps CTC sequences whole") {
+  std::vector<AnnotatedFile> files;
+  for (int k = 0; k < 300; ++k) files.push_back({"i.tif", "m.tif", "DSB/" + std::to_string(k), true});
+  files.push_back({"t000.tif", "man_seg000.tif", "Fluo-N2DH-SIM+/01", false});
+  std::size_t total = 0;
+  for (DataPart p : {DataPart::train, DataPart::calibration, DataPart::test}) {
+    const auto kept = files_in_part(files, p);
+    total += kept.size() - 1;  // the CTC frame is in every part
+    CHECK(kept.back().sequence == "Fluo-N2DH-SIM+/01");
+    for (const auto& f : kept)
+      if (f.single_image) CHECK(data_part_of(f.sequence) == p);
+  }
+  CHECK(total == 300);  // the parts partition the images
+  CHECK(files_in_part(files, DataPart::all).size() == files.size());
 }

@@ -125,12 +125,6 @@ std::vector<float> blurred(const std::vector<float>& v, const Shape<Dim>& s, dou
   return std::vector<float>(img.begin(), img.end());
 }
 
-// Labels of the connected components of a binary decision, 0 elsewhere.
-template <int Dim, typename Inside>
-LabelImage<Dim> components_of(const Shape<Dim>& s, Inside&& inside) {
-  return connected_components<Dim>(s, std::forward<Inside>(inside));
-}
-
 }  // namespace detail
 
 // The mask a segmenter with error `mode` at `strength` might give for `image` (any intensity
@@ -305,13 +299,13 @@ LabelImage<Dim> segmenter_error(const ImageView<const float, Dim>& image, const 
     }
     case SegmenterError::global_threshold: {
       const auto fg = threshold_foreground(0.2 + 0.8 * strength);
-      out = detail::components_of<Dim>(s, [&](Index i) { return fg[static_cast<std::size_t>(i)] != 0; });
+      out = connected_components<Dim>(s, [&](Index i) { return fg[static_cast<std::size_t>(i)] != 0; });
       break;
     }
     case SegmenterError::local_threshold: {
       const auto local = detail::blurred<Dim>(smooth, s, diameter * rng.uniform(0.5, 2.5));
       const float offset = static_cast<float>(rng.uniform(-0.05, 0.05 + 0.1 * strength));
-      out = detail::components_of<Dim>(s, [&](Index i) {
+      out = connected_components<Dim>(s, [&](Index i) {
         return smooth[static_cast<std::size_t>(i)] > local[static_cast<std::size_t>(i)] + offset &&
                smooth[static_cast<std::size_t>(i)] > 0.05f;
       });
@@ -335,7 +329,7 @@ LabelImage<Dim> segmenter_error(const ImageView<const float, Dim>& image, const 
       const Index r = std::max<Index>(1, static_cast<Index>(std::lround(diameter * rng.uniform(0.15, 0.35 + 0.5 * strength))));
       const auto peak = detail::box_max<Dim>(s, height, r);
       // A plateau of maxima is one marker.
-      LabelImage<Dim> markers = detail::components_of<Dim>(s, [&](Index i) {
+      LabelImage<Dim> markers = connected_components<Dim>(s, [&](Index i) {
         const auto k = static_cast<std::size_t>(i);
         return fg[k] && height[k] >= peak[k] && height[k] > 0;
       });

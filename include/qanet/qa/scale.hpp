@@ -24,6 +24,7 @@
 #include "qanet/core/components.hpp"
 #include "qanet/core/image.hpp"
 #include "qanet/metrics/distance_transform.hpp"
+#include "qanet/perturb/morphology.hpp"
 
 namespace qanet {
 
@@ -47,23 +48,6 @@ Image<std::uint8_t, 2> foreground_plane(const ImageView<const L, Dim>& labels) {
   Image<std::uint8_t, 2> fg(Shape<2>(h, w), 0);
   for (Index i = 0; i < plane; ++i) fg[i] = labels[best * plane + i] != 0;
   return fg;
-}
-
-// Max (dilate) or min (erode) over the 3 x 3 square, the border clamped.
-inline Image<std::uint8_t, 2> square3(const Image<std::uint8_t, 2>& in, bool dilate) {
-  const Index h = in.shape()[0], w = in.shape()[1];
-  Image<std::uint8_t, 2> out(in.shape(), 0);
-  for (Index y = 0; y < h; ++y)
-    for (Index x = 0; x < w; ++x) {
-      std::uint8_t v = dilate ? 0 : 1;
-      for (Index dy = -1; dy <= 1; ++dy)
-        for (Index dx = -1; dx <= 1; ++dx) {
-          const Index yy = std::clamp<Index>(y + dy, 0, h - 1), xx = std::clamp<Index>(x + dx, 0, w - 1);
-          v = dilate ? std::max(v, in(yy, xx)) : std::min(v, in(yy, xx));
-        }
-      out(y, x) = v;
-    }
-  return out;
 }
 
 struct Region {
@@ -98,7 +82,11 @@ ScaleEstimate estimate_object_diameter(const ImageView<const L, Dim>& labels) {
   for (Label v : raw) ++piece_area[v];
   for (Index i = 0; i < fg.size(); ++i)
     if (piece_area[raw[i]] <= 4) fg[i] = 0;
-  const auto closed = detail::square3(detail::square3(fg, true), false);
+  // Closing by the 3 x 3 square; outside the plane counts as background for the dilation and as
+  // foreground for the erosion, so the border neither grows nor eats regions.
+  dilate_box<2>(fg.view(), 3);
+  erode_box<2>(fg.view(), 3, 1);
+  const auto& closed = fg;
   Index n = 0;
   const auto regions = connected_components<2>(closed.shape(), [&](Index i) { return closed[i] != 0; }, &n);
   if (n == 0) return est;

@@ -3,8 +3,8 @@
 // spread of SEG over [0, 1] (scored by an independent brute-force SEG written here).
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -513,6 +513,62 @@ TEST_CASE("sample generator: patches with cells, exact scores, deterministic, 2D
   auto t = g3.sample(2, 0);
   CHECK(t.mask.shape() == s3.patch);
   CHECK(*t.scores.seg == doctest::Approx(brute_seg(t.gt, t.mask)));
+}
+
+TEST_CASE("sample generator: clean masks are the ground truth; scale jitter zooms real crops within its range") {
+  // A 400 x 400 frame of discs of radius 10 (diameter 21 px) on a grid.
+  LabelImage<2> l(Shape<2>(400, 400), 0);
+  Label next = 0;
+  for (Index cy = 25; cy < 400; cy += 50)
+    for (Index cx = 25; cx < 400; cx += 50) {
+      ++next;
+      for (Index y = cy - 10; y <= cy + 10; ++y)
+        for (Index x = cx - 10; x <= cx + 10; ++x)
+          if ((y - cy) * (y - cy) + (x - cx) * (x - cx) <= 100) l(y, x) = next;
+    }
+  Image<float, 2> img(l.shape(), 10.0f);
+  for (Index i = 0; i < l.size(); ++i)
+    if (l[i]) img[i] = 100.0f;
+  std::vector<std::pair<Image<float, 2>, LabelImage<2>>> pairs{{img, l}};
+  SampleOptions<2> so;
+  so.patch = Shape<2>(96, 96);
+  so.clean_probability = 1.0;
+  SampleGenerator<2> clean(pairs, so);
+  for (std::uint64_t k = 0; k < 5; ++k) {
+    const auto s = clean.sample(3, k);
+    CHECK(std::equal(s.mask.begin(), s.mask.end(), s.gt.begin()));
+    CHECK(*s.scores.seg == 1.0);
+  }
+  // Zoom: the largest cell area in a patch is (21 z)^2 pi / 4 for zoom z in [1/2, 2]; without
+  // jitter every whole cell keeps its 317 pixels.
+  auto largest_area = [](const LabelImage<2>& g) {
+    std::map<Label, Index> area;
+    for (Label v : g)
+      if (v) ++area[v];
+    Index m = 0;
+    for (const auto& [v, a] : area) m = std::max(m, a);
+    return m;
+  };
+  so.clean_probability = 0.0;
+  SampleGenerator<2> fixed(pairs, so);
+  for (std::uint64_t k = 0; k < 5; ++k) CHECK(largest_area(fixed.sample(4, k).gt) == 317);
+  so.scale_jitter = 2.0;
+  SampleGenerator<2> zoomed(pairs, so);
+  std::set<Index> areas;
+  for (std::uint64_t k = 0; k < 20; ++k) {
+    const auto s = zoomed.sample(4, k);
+    CHECK(s.image.shape() == so.patch);
+    CHECK(s.gt.shape() == so.patch);
+    const Index a = largest_area(s.gt);
+    CHECK(a >= 317 / 4 - 30);
+    CHECK(a <= 317 * 4 + 120);
+    areas.insert(a);
+    for (Index i = 0; i < s.gt.size(); ++i)  // labels and image resampled together
+      if (s.gt[i]) CHECK(s.image[i] > 10.0f);
+  }
+  CHECK(areas.size() >= 10);
+  so.scale_jitter = 0.5;
+  CHECK_THROWS_AS(SampleGenerator<2>(pairs, so), InvalidArgument);
 }
 
 // ---------------------------------------------------------------- segmenter-like errors

@@ -276,7 +276,7 @@ TEST_CASE("Assessor: a per-image model scores crops of the image normalised once
   write_tiny_model<2>(dir / "m.safetensors", 0, 11, nn::InputEncoding::trinary, true);
   const Assessor<2> assessor(dir / "m.safetensors");
   CHECK(assessor.convention().normalisation == Normalisation::per_image);
-  CHECK(assessor.convention().scale == ScaleMeasure::foreground_thickness);
+  CHECK(assessor.convention().scale == ScaleMeasure::image_floored_thickness);
   auto net = nn::load_model<float, 2>(dir / "m.safetensors");
   const Scene<2> sc = scene_2d();
   AssessOptions opt;
@@ -294,9 +294,9 @@ TEST_CASE("Assessor: a per-image model scores crops of the image normalised once
   const Assessor<2> scaled(dir / "d.safetensors");
   AssessOptions known;
   known.diameter = 10.0;
-  CHECK(scaled.scale_for(sc.labels.cview(), known) == 2.0);
-  CHECK(scaled.scale_for(sc.labels.cview()) ==
-        doctest::Approx(20.0 / estimate_object_diameter(sc.labels.cview()).diameter));
+  CHECK(scaled.scale_for(sc.image.cview(), sc.labels.cview(), known) == 2.0);
+  CHECK(scaled.scale_for(sc.image.cview(), sc.labels.cview()) ==
+        doctest::Approx(20.0 / estimate_object_diameter(sc.image.cview(), sc.labels.cview()).diameter));
 }
 
 TEST_CASE("Assessor: a model's recalibration maps every patch score; malformed ones are refused") {

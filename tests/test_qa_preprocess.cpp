@@ -160,6 +160,50 @@ TEST_CASE("the scale estimate measures discs and is not moved by specks, cuts or
   CHECK(estimate_object_diameter(LabelImage<2>(Shape<2>(8, 8)).cview()).diameter == 0.0);
 }
 
+namespace {
+
+// An image of bright discs (value 200 on 10) where `labels` has its discs of radius `r`.
+Image<float, 2> bright_discs(Index size, double r, Index gap) {
+  const LabelImage<2> l = disc_grid(size, r, gap);
+  Image<float, 2> img(l.shape(), 10.0f);
+  for (Index i = 0; i < l.size(); ++i)
+    if (l[i]) img[i] = 200.0f;
+  return img;
+}
+
+}  // namespace
+
+TEST_CASE("the image floors a mask whose objects are all too thin, and only such a mask") {
+  const Image<float, 2> img = bright_discs(240, 12.0, 40);  // cells of diameter about 25
+  const LabelImage<2> cells = disc_grid(240, 12.0, 40), cores = disc_grid(240, 4.0, 40);
+  const double d_cells = estimate_object_diameter(cells.cview()).diameter;
+  const double d_cores = estimate_object_diameter(cores.cview()).diameter;
+  REQUIRE(d_cores < 0.5 * d_cells);
+  // The image's bright foreground is the cells (blurred by 1.5 px, thresholded half-way up).
+  const double image_d = image_foreground_diameter(img.cview());
+  CHECK(image_d == doctest::Approx(d_cells).epsilon(0.1));
+  // Cores of the cells: raised to 0.8 of the image's measure.
+  const ScaleEstimate c = estimate_object_diameter(img.cview(), cores.cview());
+  CHECK(c.image_floor == doctest::Approx(image_floor_share * image_d));
+  CHECK(c.diameter == c.image_floor);
+  // The right mask, and a dilated one, keep their own measure.
+  CHECK(estimate_object_diameter(img.cview(), cells.cview()).diameter == d_cells);
+  const LabelImage<2> fat = disc_grid(240, 16.0, 40);
+  CHECK(estimate_object_diameter(img.cview(), fat.cview()).diameter == estimate_object_diameter(fat.cview()).diameter);
+  // A floor beyond image_floor_reach times the mask (a bright clump much larger than the
+  // objects) is not believed.
+  const LabelImage<2> specks = disc_grid(240, 1.5, 40);
+  const ScaleEstimate s = estimate_object_diameter(img.cview(), specks.cview());
+  REQUIRE(s.image_floor > image_floor_reach * estimate_object_diameter(specks.cview()).diameter);
+  CHECK(s.diameter == estimate_object_diameter(specks.cview()).diameter);
+  // A flat image has no foreground and no floor; shapes must agree.
+  CHECK(image_foreground_diameter(Image<float, 2>(Shape<2>(64, 64), 5.0f).cview()) == 0.0);
+  CHECK_THROWS_AS(estimate_object_diameter(Image<float, 2>(Shape<2>(10, 10)).cview(), cells.cview()), InvalidArgument);
+  // measured_diameter dispatches on the convention.
+  CHECK(measured_diameter(img.cview(), cores.cview(), ScaleMeasure::foreground_thickness) == d_cores);
+  CHECK(measured_diameter(img.cview(), cores.cview(), ScaleMeasure::image_floored_thickness) == c.diameter);
+}
+
 TEST_CASE("the scale estimate of a volume is that of its fullest plane") {
   const LabelImage<2> plane = disc_grid(120, 10.0, 40);
   LabelImage<3> vol(Shape<3>(3, 120, 120), 0);
@@ -210,7 +254,11 @@ TEST_CASE("input conventions round-trip through model metadata; old files keep t
   InputConvention{}.store(info);
   const InputConvention n = InputConvention::of(info);
   CHECK(n.normalisation == Normalisation::per_image);
-  CHECK(n.scale == ScaleMeasure::foreground_thickness);
+  CHECK(n.scale == ScaleMeasure::image_floored_thickness);
+  CHECK(info.training["scale_measure"] == "foreground thickness, image floor");
+  nn::ModelInfo v02;  // the 0.2 models: thickness without the image floor
+  v02.training = {{"scale_measure", "foreground thickness"}};
+  CHECK(InputConvention::of(v02).scale == ScaleMeasure::foreground_thickness);
   CHECK(scale_factor(20.0, 40.0) == 2.0);
   CHECK(scale_factor(1.0, 40.0) == 8.0);  // clamped
   CHECK(scale_factor(0.0, 40.0) == 1.0);

@@ -33,6 +33,8 @@ struct Options {
   double diameter = -1, lr = 1e-3, clip = 0, checkpoint_minutes = 5;
   double shift_probability = 0.3;  // share of masks with one systematic boundary offset
   double segmenter_errors = 0.5;   // share of masks made by a segmenter-like error
+  double clean_masks = 0.05;       // share of masks that are the ground truth itself
+  double scale_jitter = 1.3;       // real crops zoomed by up to this factor either way
   std::string part = "all";        // of images/ + masks/ data: which part of the hash split
   double ema = 0;                  // weight averaging decay; 0: off
   long val_samples = 256, validate_every = 0;
@@ -122,6 +124,8 @@ int train(const Options& o, const std::string& command_line) {
   dopt.simulate_fraction = static_cast<double>(simulate) / static_cast<double>(simulate + real);
   dopt.perturb.boundary_shift_probability = o.shift_probability;
   dopt.segmenter_error_probability = o.segmenter_errors;
+  dopt.clean_probability = o.clean_masks;
+  dopt.scale_jitter = o.scale_jitter;
   TrainingData<Dim> data(std::move(train_frames), dopt);
   for (const auto& s : data.skipped()) std::fprintf(stderr, "qanet train: skipped %s\n", s.c_str());
 
@@ -201,6 +205,8 @@ int train(const Options& o, const std::string& command_line) {
   nlohmann::json summary = {{"command", command_line},
                             {"scale_measure", info.training["scale_measure"]},
                             {"segmenter_errors", o.segmenter_errors},
+                            {"clean_masks", o.clean_masks},
+                            {"scale_jitter", o.scale_jitter},
                             {"part", o.part},
                             {"target_diameter", diameter},
                             {"data", o.data},
@@ -306,6 +312,12 @@ qanet::cli::RegisterCommand registration{
                      "Share of masks made by segmenter-like errors of the image (missed dim cells, fragments, "
                      "merges, specks, iso-level outlines, holes, thresholds, watersheds) instead of SPEC perturbations")
           ->check(CLI::Range(0.0, 1.0));
+      app.add_option("--clean-masks", o->clean_masks, "Share of masks that are the ground truth itself (SEG 1)")
+          ->check(CLI::Range(0.0, 1.0));
+      app.add_option("--scale-jitter", o->scale_jitter,
+                     "Real crops are zoomed by a factor drawn log-uniformly in [1/J, J] around the target scale "
+                     "(1: off), so the model does not trust the measured scale")
+          ->check(CLI::Range(1.0, 4.0));
       app.add_option("--part", o->part,
                      "Of --data in the images/ + masks/ layout, only the images of this part of the hash split "
                      "(train, calibration, test; default all); CTC sequences are taken whole")

@@ -20,6 +20,7 @@
 #include "qanet/perturb/options.hpp"
 #include "qanet/perturb/pipeline.hpp"
 #include "qanet/perturb/segmenter_errors.hpp"
+#include "qanet/qa/rescale.hpp"
 #include "qanet/simulate/options.hpp"
 #include "qanet/simulate/simulator.hpp"
 
@@ -48,6 +49,12 @@ struct SampleOptions {
   // With this probability a mask comes from a segmenter-like error (a mode and a strength drawn
   // uniformly) instead of the perturbation pipeline.
   double segmenter_error_probability = 0.0;
+  // With this probability the mask is the ground truth itself (SEG 1): real segmenters get easy
+  // images right, and a model that never saw a perfect mask cannot say so.
+  double clean_probability = 0.0;
+  // Crops of real frames are zoomed by a factor drawn log-uniformly in [1/j, j] (1: off), so that
+  // the network judges a mask at any scale near the target instead of trusting the measured one.
+  double scale_jitter = 1.0;
 
   static Shape<Dim> default_patch() {
     if constexpr (Dim == 2) return Shape<2>(256, 256);
@@ -113,7 +120,10 @@ class SampleGenerator {
             flip(s.image, a);
             flip(s.gt, a);
           }
-      if (opt_.segmenter_error_probability > 0 && rng.bernoulli(opt_.segmenter_error_probability)) {
+      if (opt_.clean_probability > 0 && rng.bernoulli(opt_.clean_probability)) {
+        s.mask = s.gt;
+        s.record = PerturbRecord{};
+      } else if (opt_.segmenter_error_probability > 0 && rng.bernoulli(opt_.segmenter_error_probability)) {
         const auto mode = static_cast<SegmenterError>(rng.uniform_int(0, segmenter_error_count - 1));
         const double strength = rng.uniform();
         s.mask = segmenter_error(s.image.cview(), s.gt.cview(), mode, strength, rng());
@@ -147,6 +157,10 @@ class SampleGenerator {
     for (int a = 0; a < Dim; ++a)
       if (opt_.patch[a] < 1) throw InvalidArgument("SampleGenerator: patch extents must be >= 1");
     if (opt_.max_tries < 1) throw InvalidArgument("SampleGenerator: max_tries must be >= 1");
+    if (!(opt_.clean_probability >= 0.0 && opt_.clean_probability <= 1.0))
+      throw InvalidArgument("SampleGenerator: clean_probability must lie in [0, 1]");
+    if (!(opt_.scale_jitter >= 1.0 && opt_.scale_jitter <= 4.0))
+      throw InvalidArgument("SampleGenerator: scale_jitter must lie in [1, 4]");
     opt_.perturb.validate();
   }
 
@@ -154,29 +168,48 @@ class SampleGenerator {
     return static_cast<Index>(detail::find_instances(l.cview()).size());
   }
 
-  // A patch of source k around a random GT voxel (so it holds a cell), placed at random.
+  // A patch of source k around a random GT voxel (so it holds a cell), placed at random; with
+  // scale jitter, a window of patch / zoom voxels resampled to the patch.
   bool crop(std::size_t k, Rng& rng, TrainingSample<Dim>& s) const {
     const LabelImage<Dim>& gt = labels_[k];
     const Shape<Dim>& full = gt.shape();
     const auto& inst = instances_[k];
     if (inst.empty()) return false;
     const auto& cell = inst[static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(inst.size()) - 1))];
+    double zoom = 1.0;
+    if (opt_.scale_jitter > 1.0) {
+      const double l = std::log(opt_.scale_jitter);
+      zoom = std::exp(rng.uniform(-l, l));
+      for (int a = 0; a < Dim; ++a)  // a window never exceeds the frame (no stretching)
+        zoom = std::max(zoom, static_cast<double>(opt_.patch[a]) / static_cast<double>(full[a]));
+    }
+    Shape<Dim> win;
+    for (int a = 0; a < Dim; ++a)
+      win[a] = zoom == 1.0 ? opt_.patch[a]
+                           : std::clamp<Index>(static_cast<Index>(std::llround(static_cast<double>(opt_.patch[a]) / zoom)),
+                                               1, full[a]);
     std::array<Index, Dim> o{};
     for (int a = 0; a < Dim; ++a) {
       const Index c = static_cast<Index>(cell.centroid[a]);
-      const Index lo = std::max<Index>(0, c - opt_.patch[a] + 1), hi = std::min<Index>(full[a] - opt_.patch[a], c);
+      const Index lo = std::max<Index>(0, c - win[a] + 1), hi = std::min<Index>(full[a] - win[a], c);
       o[a] = rng.uniform_int(std::min(lo, hi), std::max(lo, hi));
     }
-    s.image = Image<float, Dim>(opt_.patch, 0.0f, images_[k].spacing());
-    s.gt = LabelImage<Dim>(opt_.patch, 0, gt.spacing());
-    const Index nx = opt_.patch[Dim - 1];
-    const Index rows = opt_.patch.size() / nx;
+    s.image = Image<float, Dim>(win, 0.0f, images_[k].spacing());
+    s.gt = LabelImage<Dim>(win, 0, gt.spacing());
+    const Index nx = win[Dim - 1];
+    const Index rows = win.size() / nx;
     for (Index r = 0; r < rows; ++r) {
-      std::array<Index, Dim> p = opt_.patch.coords(r * nx);
+      std::array<Index, Dim> p = win.coords(r * nx);
       for (int a = 0; a < Dim; ++a) p[a] += o[a];
       const Index src = full.offset(p);
       std::copy_n(images_[k].data() + src, nx, s.image.data() + r * nx);
       std::copy_n(gt.data() + src, nx, s.gt.data() + r * nx);
+    }
+    if (win != opt_.patch) {
+      std::array<double, Dim> f;
+      for (int a = 0; a < Dim; ++a) f[a] = static_cast<double>(opt_.patch[a]) / static_cast<double>(win[a]);
+      s.image = rescale_linear(s.image.cview(), f);
+      s.gt = rescale_nearest(s.gt.cview(), f);
     }
     s.gt = relabel_compact(s.gt);
     return count_cells(s.gt) >= opt_.min_objects;

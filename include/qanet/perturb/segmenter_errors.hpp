@@ -98,23 +98,6 @@ std::vector<float> box_max(const Shape<Dim>& s, std::vector<float> v, Index r) {
   return v;
 }
 
-// Otsu's threshold of values in [0, 1] (256 bins).
-inline double otsu_threshold(const std::vector<float>& v) {
-  std::vector<double> hist(256, 0.0);
-  for (float x : v) hist[static_cast<std::size_t>(std::clamp(x, 0.0f, 1.0f) * 255.0f)] += 1;
-  double total = 0, sum = 0;
-  for (int k = 0; k < 256; ++k) total += hist[k], sum += k * hist[k];
-  double w0 = 0, s0 = 0, best = -1, t = 0.5;
-  for (int k = 0; k < 255; ++k) {
-    w0 += hist[k], s0 += k * hist[k];
-    const double w1 = total - w0;
-    if (w0 == 0 || w1 == 0) continue;
-    const double m0 = s0 / w0, m1 = (sum - s0) / w1, between = w0 * w1 * (m0 - m1) * (m0 - m1);
-    if (between > best) best = between, t = (k + 1) / 255.0;
-  }
-  return t;
-}
-
 template <int Dim>
 std::vector<float> blurred(const std::vector<float>& v, const Shape<Dim>& s, double sigma) {
   Image<float, Dim> img(s);
@@ -163,7 +146,7 @@ LabelImage<Dim> segmenter_error(const ImageView<const float, Dim>& image, const 
   };
   // Foreground of a thresholding segmenter: Otsu's level times a random factor.
   auto threshold_foreground = [&](double spread) {
-    const double t = detail::otsu_threshold(smooth) * std::exp(rng.uniform(-spread, spread));
+    const double t = otsu_threshold(smooth) * std::exp(rng.uniform(-spread, spread));
     std::vector<std::uint8_t> fg(static_cast<std::size_t>(n));
     for (Index i = 0; i < n; ++i) fg[static_cast<std::size_t>(i)] = smooth[static_cast<std::size_t>(i)] > t;
     return fg;

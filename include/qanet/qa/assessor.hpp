@@ -92,13 +92,14 @@ class Assessor {
   const std::array<Index, Dim>& training_patch() const { return patch_; }
   // How this model's inputs are prepared (scale measure, normalisation), from its file.
   const InputConvention& convention() const { return convention_; }
-  // The resampling factor assess() uses for `labels` under `opt`.
-  template <typename L>
-  double scale_for(const ImageView<const L, Dim>& labels, const AssessOptions& opt = {}) const {
+  // The resampling factor assess() uses for (`image`, `labels`) under `opt`.
+  template <typename T, typename L>
+  double scale_for(const ImageView<const T, Dim>& image, const ImageView<const L, Dim>& labels,
+                   const AssessOptions& opt = {}) const {
     if (!opt.rescale) return 1.0;
     if (opt.scale > 0) return opt.scale;
     if (opt.diameter > 0) return scale_factor(opt.diameter, target_diameter_);
-    return scale_factor_for(labels, target_diameter_, convention_.scale);
+    return scale_factor_for(image, labels, target_diameter_, convention_.scale);
   }
   // Whether higher predicted values mean better segmentations (SEG, neMHD) or worse (distances).
   bool higher_is_better() const { return info_.metric == "seg" || info_.metric == "SEG" || info_.metric == "nemhd"; }
@@ -114,7 +115,7 @@ class Assessor {
     out.objects = distinct_objects(labels);
     if (out.objects == 0)
       throw UndefinedValue("assess: the mask holds no object, so there is no segmentation to assess");
-    out.scale = scale_for(labels, opt);
+    out.scale = scale_for(image, labels, opt);
     const auto factor = scale_factors<Dim>(out.scale);
     Image<float, Dim> img = out.scale == 1.0 ? Image<float, Dim>::from_view(image) : rescale_linear(image, factor);
     if (convention_.normalisation == Normalisation::per_image) img = normalize_percentile(img.cview());

@@ -22,7 +22,17 @@ namespace qanet {
 enum class ScaleMeasure {
   object_median,        // median equivalent diameter of the mask's objects (models before 0.2)
   foreground_thickness, // estimate_object_diameter (scale.hpp): specks, cuts and merges cannot move it
+  image_floored_thickness,  // the same, floored by the image's bright foreground (scale.hpp)
 };
+
+inline const char* scale_measure_name(ScaleMeasure m) {
+  switch (m) {
+    case ScaleMeasure::object_median: return "object median";
+    case ScaleMeasure::foreground_thickness: return "foreground thickness";
+    case ScaleMeasure::image_floored_thickness: return "foreground thickness, image floor";
+  }
+  return "object median";
+}
 // Where the intensity percentiles of SPEC §3 are taken.
 enum class Normalisation {
   per_patch,  // each patch by its own percentiles (models before 0.2)
@@ -32,7 +42,7 @@ enum class Normalisation {
 // The input preparation a model was trained with, stored in its file: the metadata field
 // `normalisation` and training.scale_measure. Files without them are older models.
 struct InputConvention {
-  ScaleMeasure scale = ScaleMeasure::foreground_thickness;
+  ScaleMeasure scale = ScaleMeasure::image_floored_thickness;
   Normalisation normalisation = Normalisation::per_image;
 
   static InputConvention of(const nn::ModelInfo& info) {
@@ -40,9 +50,12 @@ struct InputConvention {
     c.normalisation = info.normalisation.find("per image") != std::string::npos ? Normalisation::per_image
                                                                                  : Normalisation::per_patch;
     const auto& t = info.training;
-    const bool thickness = t.is_object() && t.contains("scale_measure") && t["scale_measure"].is_string() &&
-                           t["scale_measure"].template get<std::string>() == "foreground thickness";
-    c.scale = thickness ? ScaleMeasure::foreground_thickness : ScaleMeasure::object_median;
+    const std::string name = t.is_object() && t.contains("scale_measure") && t["scale_measure"].is_string()
+                                 ? t["scale_measure"].template get<std::string>()
+                                 : "";
+    c.scale = ScaleMeasure::object_median;
+    for (auto m : {ScaleMeasure::foreground_thickness, ScaleMeasure::image_floored_thickness})
+      if (name == scale_measure_name(m)) c.scale = m;
     return c;
   }
   // Writes the convention into a model's metadata (the inverse of of()).
@@ -50,7 +63,7 @@ struct InputConvention {
     info.normalisation = normalisation == Normalisation::per_image ? "percentile 1 99.8 per image"
                                                                     : "percentile 1 99.8 per patch";
     if (!info.training.is_object()) info.training = nlohmann::json::object();
-    info.training["scale_measure"] = scale == ScaleMeasure::foreground_thickness ? "foreground thickness" : "object median";
+    info.training["scale_measure"] = scale_measure_name(scale);
   }
 };
 
@@ -75,11 +88,16 @@ void fill_network_inputs(nn::Tensor<float>& image, nn::Tensor<float>& seg, Index
   std::copy(enc.begin(), enc.end(), seg.data() + b * n);
 }
 
-// The object diameter of `labels` as `measure` defines it (0 when there is no object).
-template <typename L, int Dim>
-double measured_diameter(const ImageView<const L, Dim>& labels, ScaleMeasure measure) {
-  return measure == ScaleMeasure::foreground_thickness ? estimate_object_diameter(labels).diameter
-                                                       : median_object_diameter(labels);
+// The object diameter of (`image`, `labels`) as `measure` defines it (0 when there is no object).
+template <typename T, typename L, int Dim>
+double measured_diameter(const ImageView<const T, Dim>& image, const ImageView<const L, Dim>& labels,
+                         ScaleMeasure measure) {
+  switch (measure) {
+    case ScaleMeasure::object_median: return median_object_diameter(labels);
+    case ScaleMeasure::foreground_thickness: return estimate_object_diameter(labels).diameter;
+    case ScaleMeasure::image_floored_thickness: return estimate_object_diameter(image, labels).diameter;
+  }
+  return 0.0;
 }
 
 // Factor that brings objects of `diameter` voxels to `target` voxels (1 when either is not
@@ -89,11 +107,11 @@ inline double scale_factor(double diameter, double target_diameter) {
   return std::clamp(target_diameter / diameter, 0.125, 8.0);
 }
 
-template <typename L, int Dim>
-double scale_factor_for(const ImageView<const L, Dim>& labels, double target_diameter,
-                        ScaleMeasure measure = ScaleMeasure::foreground_thickness) {
+template <typename T, typename L, int Dim>
+double scale_factor_for(const ImageView<const T, Dim>& image, const ImageView<const L, Dim>& labels,
+                        double target_diameter, ScaleMeasure measure) {
   if (!(target_diameter > 0)) return 1.0;
-  return scale_factor(measured_diameter(labels, measure), target_diameter);
+  return scale_factor(measured_diameter(image, labels, measure), target_diameter);
 }
 
 // The same factor on every axis: a volume keeps its z / in-plane sampling ratio, as the

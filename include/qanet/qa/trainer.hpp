@@ -288,8 +288,10 @@ class Trainer {
     // Named only when on, so checkpoints written before the mode existed still resume.
     if (d.perturb.boundary_shift_probability > 0) j["boundary_shift_probability"] = d.perturb.boundary_shift_probability;
     if (d.segmenter_error_probability > 0) j["segmenter_error_probability"] = d.segmenter_error_probability;
+    if (d.clean_probability > 0) j["clean_probability"] = d.clean_probability;
+    if (d.scale_jitter > 1) j["scale_jitter"] = d.scale_jitter;
     if (d.convention.normalisation == Normalisation::per_image) j["normalisation"] = "per image";
-    if (d.convention.scale == ScaleMeasure::foreground_thickness) j["scale_measure"] = "foreground thickness";
+    if (d.convention.scale != ScaleMeasure::object_median) j["scale_measure"] = scale_measure_name(d.convention.scale);
     return j.dump();
   }
 

@@ -109,6 +109,8 @@ struct TrainingDataOptions {
   // Share of masks made by a segmenter-like error (perturb/segmenter_errors.hpp) instead of the
   // perturbation pipeline.
   double segmenter_error_probability = 0.5;
+  double clean_probability = 0.0;  // share of masks that are the ground truth (SampleOptions)
+  double scale_jitter = 1.0;       // zoom range of real crops (SampleOptions)
   InputConvention convention;  // scale measure and normalisation (stored in the model file)
 };
 
@@ -123,10 +125,12 @@ class TrainingData {
     so_.boundary_metrics = opt_.metric != "seg";
     so_.perturb = scale_perturbation(opt_.perturb, s);
     so_.segmenter_error_probability = opt_.segmenter_error_probability;
+    so_.clean_probability = opt_.clean_probability;
+    so_.scale_jitter = opt_.scale_jitter;
     std::vector<std::pair<Image<float, Dim>, LabelImage<Dim>>> pairs;
     for (auto& f : frames) {
       // The scale is measured on the ground truth as scoring measures it on a mask.
-      const double factor = scale_factor_for(f.labels.cview(), opt_.target_diameter, opt_.convention.scale);
+      const double factor = scale_factor_for(f.image.cview(), f.labels.cview(), opt_.target_diameter, opt_.convention.scale);
       auto img = factor == 1.0 ? std::move(f.image) : rescale_linear(f.image.cview(), scale_factors<Dim>(factor));
       if (opt_.convention.normalisation == Normalisation::per_image) img = normalize_percentile(img.cview());
       auto lab = factor == 1.0 ? std::move(f.labels) : rescale_nearest(f.labels.cview(), scale_factors<Dim>(factor));

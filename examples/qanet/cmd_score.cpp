@@ -42,6 +42,10 @@ struct FrameScore {
 template <int Dim>
 void score_frame(const qanet::Assessor<Dim>& assessor, FrameScore& f, const qanet::AssessOptions& opt,
                  const std::string& heatmap_dir) {
+  // A 2D file reads as a one-plane volume; a 3D model cannot judge a volume of one plane.
+  if (Dim == 3 && qanet::tiff_info(f.image).dim == 2)
+    throw qanet::InvalidArgument("image " + f.image.string() + " is 2D but the model " +
+                                 assessor.path().string() + " is a 3D model (give a 2D model or a multi-page TIFF)");
   const auto image = qanet::read_tiff_as<float, Dim>(f.image);
   const auto mask = qanet::read_labels<Dim>(f.mask);
   if (image.shape() != mask.shape())
@@ -56,6 +60,8 @@ void score_frame(const qanet::Assessor<Dim>& assessor, FrameScore& f, const qane
     else f.a3 = std::move(a);
   } catch (const qanet::UndefinedValue& e) {
     f.error = e.what();
+  } catch (const qanet::InvalidArgument& e) {  // bad values in the pixels (NaN, Inf): name the frame
+    throw qanet::InvalidArgument(f.image.string() + " with " + f.mask.string() + ": " + e.what());
   }
 }
 
@@ -120,9 +126,11 @@ int run_dim(const Options& o, const fs::path& model_path) {
         flagged.push_back({{"mask", f.mask.string()}, {"patch_origin", p["origin"]}, {"patch_size", p["size"]},
                            {"score", p["score"]}});
   }
+  if (!folder && !frames.front().ok())  // one frame: its reason is the error
+    throw qanet::UndefinedValue(frames.front().mask.string() + ": " + frames.front().error);
   for (const auto& f : frames)
     if (!f.ok()) std::fprintf(stderr, "qanet score: %s not scored: %s\n", f.mask.c_str(), f.error.c_str());
-  if (wsum == 0) throw qanet::UndefinedValue("no mask with an object to score");
+  if (wsum == 0) throw qanet::UndefinedValue("no mask in " + o.masks + " holds an object to score");
 
   const std::string metric = assessor.info().metric;
   if (o.json) {

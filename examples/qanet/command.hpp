@@ -9,7 +9,10 @@
 //       return [opt] { return run(*opt); };   // exit status
 //     }};
 
+#include <algorithm>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,5 +45,16 @@ struct RegisterCommand {
     command_registry().push_back({std::move(name), std::move(help), std::move(setup)});
   }
 };
+
+// The qanet program's command line: every registered subcommand with its runner, and the
+// global options. Parsing it runs nothing (main runs the parsed subcommand; the command-line
+// fuzzer only parses).
+struct Program {
+  CLI::App app;
+  int threads = 0;
+  std::map<CLI::App*, Runner> runners;
+};
+
+std::unique_ptr<Program> make_program();
 
 }  // namespace qanet::cli

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <new>
@@ -66,6 +67,23 @@ struct TiffWriteOptions {
   // 0: strips; otherwise square tiles of this edge (a multiple of 16, as TIFF requires).
   Index tile = 0;
 };
+
+// The most pixels (voxels) one image may hold, 2^28 (16384 x 16384, or 1024 x 512 x 512) unless
+// the environment variable QANET_MAX_PIXELS says otherwise: the float copies and resamplings
+// of scoring need about 20 bytes per pixel, so a larger frame would exhaust a workstation
+// before any error could name it.
+inline std::int64_t image_voxel_limit() {
+  static const std::int64_t limit = [] {
+    const char* v = std::getenv("QANET_MAX_PIXELS");
+    if (v && *v) {
+      char* end = nullptr;
+      const long long n = std::strtoll(v, &end, 10);
+      if (end && *end == '\0' && n > 0) return static_cast<std::int64_t>(n);
+    }
+    return std::int64_t{1} << 28;
+  }();
+  return limit;
+}
 
 namespace detail {
 
@@ -228,6 +246,12 @@ inline void reject_imagej_raw_stack(TIFF* tif, const std::filesystem::path& file
 // Caps the allocation a corrupt header can request: no codec expands data by more than about
 // 1400:1 (LZW) or 1032:1 (Deflate), and uncompressed data must lie inside the file.
 inline void check_plausible_size(const std::filesystem::path& file, const TiffPage& p, std::size_t pages) {
+  const double voxels = static_cast<double>(p.width) * p.height * static_cast<double>(pages);
+  if (voxels > static_cast<double>(image_voxel_limit()))
+    throw IoError("cannot read " + file.string() + ": " + std::to_string(pages) + " page(s) of " + page_desc(p) +
+                  " hold " + std::to_string(static_cast<long long>(voxels / 1e6)) +
+                  " M pixels, above qanet's limit of " + std::to_string(image_voxel_limit() / 1000000) +
+                  " M per image (crop or tile it; QANET_MAX_PIXELS raises the limit)");
   std::error_code ec;
   const double file_size = static_cast<double>(std::filesystem::file_size(file, ec));
   const double bytes = static_cast<double>(p.width) * p.height * pixel_type_bytes(p.type) * pages;

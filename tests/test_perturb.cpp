@@ -515,8 +515,11 @@ TEST_CASE("sample generator: patches with cells, exact scores, deterministic, 2D
   CHECK(*t.scores.seg == doctest::Approx(brute_seg(t.gt, t.mask)));
 }
 
-TEST_CASE("sample generator: clean masks are the ground truth; scale jitter zooms real crops within its range") {
-  // A 400 x 400 frame of discs of radius 10 (diameter 21 px) on a grid.
+namespace {
+
+// A 400 x 400 frame of discs of radius 10 (317 px, equivalent diameter 21 px) every 50 px,
+// intensity 100 on 10.
+std::vector<std::pair<Image<float, 2>, LabelImage<2>>> disc_grid() {
   LabelImage<2> l(Shape<2>(400, 400), 0);
   Label next = 0;
   for (Index cy = 25; cy < 400; cy += 50)
@@ -529,7 +532,22 @@ TEST_CASE("sample generator: clean masks are the ground truth; scale jitter zoom
   Image<float, 2> img(l.shape(), 10.0f);
   for (Index i = 0; i < l.size(); ++i)
     if (l[i]) img[i] = 100.0f;
-  std::vector<std::pair<Image<float, 2>, LabelImage<2>>> pairs{{img, l}};
+  return {{img, l}};
+}
+
+Index largest_area(const LabelImage<2>& g) {
+  std::map<Label, Index> area;
+  for (Label v : g)
+    if (v) ++area[v];
+  Index m = 0;
+  for (const auto& [v, a] : area) m = std::max(m, a);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("sample generator: clean masks are the ground truth; scale jitter zooms real crops within its range") {
+  const auto pairs = disc_grid();
   SampleOptions<2> so;
   so.patch = Shape<2>(96, 96);
   so.clean_probability = 1.0;
@@ -541,14 +559,6 @@ TEST_CASE("sample generator: clean masks are the ground truth; scale jitter zoom
   }
   // Zoom: the largest cell area in a patch is (21 z)^2 pi / 4 for zoom z in [1/2, 2]; without
   // jitter every whole cell keeps its 317 pixels.
-  auto largest_area = [](const LabelImage<2>& g) {
-    std::map<Label, Index> area;
-    for (Label v : g)
-      if (v) ++area[v];
-    Index m = 0;
-    for (const auto& [v, a] : area) m = std::max(m, a);
-    return m;
-  };
   so.clean_probability = 0.0;
   SampleGenerator<2> fixed(pairs, so);
   for (std::uint64_t k = 0; k < 5; ++k) CHECK(largest_area(fixed.sample(4, k).gt) == 317);
@@ -568,6 +578,57 @@ TEST_CASE("sample generator: clean masks are the ground truth; scale jitter zoom
   }
   CHECK(areas.size() >= 10);
   so.scale_jitter = 0.5;
+  CHECK_THROWS_AS(SampleGenerator<2>(pairs, so), InvalidArgument);
+}
+
+TEST_CASE("sample generator: with a judged scale a mask is seen at the diameter its truth had") {
+  // The disc grid; the judged measure is the median object diameter, which cutting cells into
+  // pieces lowers.
+  const auto pairs = disc_grid();
+  SampleOptions<2> so;
+  so.patch = Shape<2>(160, 160);
+  so.judged_diameter = [](const ImageView<const float, 2>&, const LabelView<2>& m) { return median_object_diameter(m); };
+  // A perfect mask measures as its truth: no zoom, whole cells keep their 317 pixels.
+  so.clean_probability = 1.0;
+  SampleGenerator<2> clean(pairs, so);
+  for (std::uint64_t k = 0; k < 5; ++k) {
+    const auto s = clean.sample(3, k);
+    CHECK(s.zoom == 1.0);
+    CHECK(s.image.shape() == so.patch);
+    CHECK(largest_area(s.gt) == 317);
+  }
+  // Every patch is its window resampled by the zoom: whole cells grow by its square (every
+  // window of at least 71 px holds one). Fragments
+  // lower the median (never raise it): zoomed in. Specks outnumber the cells of the context and
+  // drive the median to about 1 px: zoomed in to the limit, 4.
+  so.clean_probability = 0.0;
+  so.segmenter_error_probability = 1.0;
+  SampleGenerator<2> judged(pairs, so);
+  int fragmented = 0, zoomed_in = 0, specked = 0;
+  for (std::uint64_t k = 0; k < 100; ++k) {
+    const auto s = judged.sample(5, k);
+    REQUIRE(s.image.shape() == so.patch);
+    REQUIRE(s.mask.shape() == so.patch);
+    CAPTURE(s.zoom);
+    for (Index i = 0; i < s.gt.size(); ++i)  // image, truth and mask resampled together
+      if (s.gt[i]) REQUIRE(s.image[i] > 10.0f);
+    CHECK(*s.scores.seg == doctest::Approx(brute_seg(s.gt, s.mask)));
+    if (s.zoom > 0.7 && s.zoom < 2.2)  // a window of 160 / 2.2 > 71 px holds a whole cell
+      CHECK(static_cast<double>(largest_area(s.gt)) == doctest::Approx(317.0 * s.zoom * s.zoom).epsilon(0.15));
+    if (s.record.segmenter_error == static_cast<int>(SegmenterError::fragments)) {
+      ++fragmented;
+      CHECK(s.zoom >= 0.95);
+      zoomed_in += s.zoom > 1.2;
+    }
+    if (s.record.segmenter_error == static_cast<int>(SegmenterError::specks)) {
+      ++specked;
+      CHECK(s.zoom == 4.0);
+    }
+  }
+  CHECK(fragmented >= 4);
+  CHECK(2 * zoomed_in >= fragmented);
+  CHECK(specked >= 4);
+  so.context = 0.5;
   CHECK_THROWS_AS(SampleGenerator<2>(pairs, so), InvalidArgument);
 }
 

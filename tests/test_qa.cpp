@@ -1043,8 +1043,9 @@ TEST_CASE("qanet train: model, checkpoint and log; --resume continues bit for bi
     o.patch = Shape<2>(128, 128);
     o.target_diameter = info.training["target_diameter"].get<double>();
     o.simulate_fraction = 1.0;
-    o.clean_probability = 0.05;  // the CLI's --clean-masks and --scale-jitter defaults
+    o.clean_probability = 0.05;  // the CLI's --clean-masks, --scale-jitter and --judged-scale defaults
     o.scale_jitter = 1.3;
+    o.judged_scale = true;
     const TrainingData<2> data({}, o);
     nn::Network<float, 2> net(cfg, 1);
     TrainerOptions t;

@@ -35,6 +35,7 @@ struct Options {
   double segmenter_errors = 0.5;   // share of masks made by a segmenter-like error
   double clean_masks = 0.05;       // share of masks that are the ground truth itself
   double scale_jitter = 1.3;       // real crops zoomed by up to this factor either way
+  bool judged_scale = true;        // masks judged at the scale scoring measures on them
   std::string part = "all";        // of images/ + masks/ data: which part of the hash split
   double ema = 0;                  // weight averaging decay; 0: off
   long val_samples = 256, validate_every = 0;
@@ -126,6 +127,7 @@ int train(const Options& o, const std::string& command_line) {
   dopt.segmenter_error_probability = o.segmenter_errors;
   dopt.clean_probability = o.clean_masks;
   dopt.scale_jitter = o.scale_jitter;
+  dopt.judged_scale = o.judged_scale;
   TrainingData<Dim> data(std::move(train_frames), dopt);
   for (const auto& s : data.skipped()) std::fprintf(stderr, "qanet train: skipped %s\n", s.c_str());
 
@@ -207,6 +209,7 @@ int train(const Options& o, const std::string& command_line) {
                             {"segmenter_errors", o.segmenter_errors},
                             {"clean_masks", o.clean_masks},
                             {"scale_jitter", o.scale_jitter},
+                            {"judged_scale", o.judged_scale},
                             {"part", o.part},
                             {"target_diameter", diameter},
                             {"data", o.data},
@@ -318,6 +321,9 @@ qanet::cli::RegisterCommand registration{
                      "Real crops are zoomed by a factor drawn log-uniformly in [1/J, J] around the target scale "
                      "(1: off), so the model does not trust the measured scale")
           ->check(CLI::Range(1.0, 4.0));
+      app.add_option("--judged-scale", o->judged_scale,
+                     "Judge each training mask at the scale scoring measures on that mask (true, the default), not "
+                     "at its ground truth's: masks of cores or fragments are then seen zoomed in, as scoring sees them");
       app.add_option("--part", o->part,
                      "Of --data in the images/ + masks/ layout, only the images of this part of the hash split "
                      "(train, calibration, test; default all); CTC sequences are taken whole")

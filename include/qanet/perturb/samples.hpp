@@ -6,8 +6,12 @@
 // parallel in any order and get the same data.
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -34,6 +38,7 @@ struct TrainingSample {
   FrameMetrics scores;      // exact metrics of `mask` against `gt` (SEG always defined: the
                             // patch holds at least one GT object)
   PerturbRecord record;
+  double zoom = 1.0;        // the patch is a window of its source resampled by this factor
   std::uint64_t index = 0;
 };
 
@@ -55,6 +60,15 @@ struct SampleOptions {
   // Crops of real frames are zoomed by a factor drawn log-uniformly in [1/j, j] (1: off), so that
   // the network judges a mask at any scale near the target instead of trusting the measured one.
   double scale_jitter = 1.0;
+  // The object diameter that scoring would measure on (image, labels) (qa/inputs.hpp). When
+  // set, every mask is judged at the scale scoring would give it, not at the scale of its ground
+  // truth: a mask of cores or fragments measures thinner than its cells, so scoring zooms in on
+  // it, and training must show the network such masks zoomed in the same way (by the ratio of
+  // the two measures on a context window around the patch, times the scale jitter).
+  std::function<double(const ImageView<const float, Dim>&, const LabelView<Dim>&)> judged_diameter;
+  // The context window is this multiple of the patch, so that a mask measured thicker than its
+  // truth (merges, dilation) can be zoomed out down to 1 / context.
+  double context = 1.5;
 
   static Shape<Dim> default_patch() {
     if constexpr (Dim == 2) return Shape<2>(256, 256);
@@ -90,7 +104,7 @@ class SampleGenerator {
   // From the simulator: every sample is a fresh simulated image of the patch size.
   SampleGenerator(const SimulationOptions<Dim>& sim, SampleOptions<Dim> opt) : opt_(std::move(opt)), sim_(sim) {
     check_options();
-    sim_.shape = opt_.patch;
+    sim_.shape = window_shape();
     sim_.validate();
     simulated_ = true;
   }
@@ -105,20 +119,27 @@ class SampleGenerator {
     TrainingSample<Dim> s;
     s.index = index;
     for (int attempt = 0; attempt < opt_.max_tries; ++attempt) {
+      std::array<Index, Dim> anchor{};  // a voxel of a GT cell, kept in the judged window
       if (simulated_) {
         auto sim = simulate_image(sim_, rng(), 0);
-        if (count_cells(sim.labels) < opt_.min_objects) continue;
+        const auto cells = detail::find_instances(sim.labels.cview());
+        if (static_cast<Index>(cells.size()) < opt_.min_objects) continue;
+        if (opt_.judged_diameter && !cells.empty()) {
+          const auto& c = cells[static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(cells.size()) - 1))];
+          for (int a = 0; a < Dim; ++a) anchor[a] = static_cast<Index>(c.centroid[a]);
+        }
         s.image = Image<float, Dim>::from_view(sim.image.cview());
         s.gt = std::move(sim.labels);
       } else {
         const std::size_t k = static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(images_.size()) - 1));
-        if (!crop(k, rng, s)) continue;
+        if (!crop(k, rng, s, anchor)) continue;
       }
       if (opt_.flips)
         for (int a = 0; a < Dim; ++a)
           if (rng.bernoulli(0.5)) {
             flip(s.image, a);
             flip(s.gt, a);
+            anchor[a] = s.gt.shape()[a] - 1 - anchor[a];
           }
       if (opt_.clean_probability > 0 && rng.bernoulli(opt_.clean_probability)) {
         s.mask = s.gt;
@@ -135,6 +156,7 @@ class SampleGenerator {
         s.mask = std::move(res.labels);
         s.record = res.record;
       }
+      if (opt_.judged_diameter && !zoom_to_judged_scale(s, anchor, rng)) continue;
       MetricOptions mo;
       mo.boundary = opt_.boundary_metrics;
       mo.tau = opt_.tau;
@@ -161,6 +183,8 @@ class SampleGenerator {
       throw InvalidArgument("SampleGenerator: clean_probability must lie in [0, 1]");
     if (!(opt_.scale_jitter >= 1.0 && opt_.scale_jitter <= 4.0))
       throw InvalidArgument("SampleGenerator: scale_jitter must lie in [1, 4]");
+    if (!(opt_.context >= 1.0 && opt_.context <= 4.0))
+      throw InvalidArgument("SampleGenerator: context must lie in [1, 4]");
     opt_.perturb.validate();
   }
 
@@ -168,50 +192,109 @@ class SampleGenerator {
     return static_cast<Index>(detail::find_instances(l.cview()).size());
   }
 
-  // A patch of source k around a random GT voxel (so it holds a cell), placed at random; with
-  // scale jitter, a window of patch / zoom voxels resampled to the patch.
-  bool crop(std::size_t k, Rng& rng, TrainingSample<Dim>& s) const {
+  // The window the source is cut to before the mask is made: the patch, or with a judged scale
+  // the context around it.
+  Shape<Dim> window_shape() const {
+    if (!opt_.judged_diameter) return opt_.patch;
+    Shape<Dim> w;
+    for (int a = 0; a < Dim; ++a) w[a] = static_cast<Index>(std::ceil(static_cast<double>(opt_.patch[a]) * opt_.context));
+    return w;
+  }
+
+  // The origin of a window of `win` voxels inside `full` that holds voxel `at`, at random.
+  static std::array<Index, Dim> window_around(const Shape<Dim>& full, const Shape<Dim>& win,
+                                              const std::array<Index, Dim>& at, Rng& rng) {
+    std::array<Index, Dim> o{};
+    for (int a = 0; a < Dim; ++a) {
+      const Index lo = std::max<Index>(0, at[a] - win[a] + 1), hi = std::min<Index>(full[a] - win[a], at[a]);
+      o[a] = rng.uniform_int(std::min(lo, hi), std::max(lo, hi));
+    }
+    return o;
+  }
+
+  template <typename T>
+  static Image<T, Dim> cut(const Image<T, Dim>& src, const std::array<Index, Dim>& o, const Shape<Dim>& win) {
+    Image<T, Dim> out(win, T{}, src.spacing());
+    const Index nx = win[Dim - 1];
+    const Index rows = win.size() / nx;
+    for (Index r = 0; r < rows; ++r) {
+      std::array<Index, Dim> p = win.coords(r * nx);
+      for (int a = 0; a < Dim; ++a) p[a] += o[a];
+      std::copy_n(src.data() + src.shape().offset(p), nx, out.data() + r * nx);
+    }
+    return out;
+  }
+
+  // Resamples a window to the patch (linear for the image, nearest for labels).
+  template <typename T>
+  Image<T, Dim> to_patch(const Image<T, Dim>& w) const {
+    if (w.shape() == opt_.patch) return w;
+    std::array<double, Dim> f;
+    for (int a = 0; a < Dim; ++a) f[a] = static_cast<double>(opt_.patch[a]) / static_cast<double>(w.shape()[a]);
+    if constexpr (std::is_floating_point_v<T>) return rescale_linear(w.cview(), f);
+    else return rescale_nearest(w.cview(), f);
+  }
+
+  // Zoom (log-uniform in [1/j, j]) for the scale jitter, 1 when it is off.
+  double jitter_zoom(Rng& rng) const {
+    if (!(opt_.scale_jitter > 1.0)) return 1.0;
+    const double l = std::log(opt_.scale_jitter);
+    return std::exp(rng.uniform(-l, l));
+  }
+
+  // A window of source k around a random GT cell, placed at random, `anchor` a voxel of that cell
+  // in the window. Without a judged scale: the patch, zoomed by the scale jitter (a window of
+  // patch / zoom voxels resampled to the patch); with one, the context window at the source's
+  // scale (the zoom comes once the mask is made).
+  bool crop(std::size_t k, Rng& rng, TrainingSample<Dim>& s, std::array<Index, Dim>& anchor) const {
     const LabelImage<Dim>& gt = labels_[k];
     const Shape<Dim>& full = gt.shape();
     const auto& inst = instances_[k];
     if (inst.empty()) return false;
     const auto& cell = inst[static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(inst.size()) - 1))];
     double zoom = 1.0;
-    if (opt_.scale_jitter > 1.0) {
-      const double l = std::log(opt_.scale_jitter);
-      zoom = std::exp(rng.uniform(-l, l));
+    if (!opt_.judged_diameter && opt_.scale_jitter > 1.0) {
+      zoom = jitter_zoom(rng);
       for (int a = 0; a < Dim; ++a)  // a window never exceeds the frame (no stretching)
         zoom = std::max(zoom, static_cast<double>(opt_.patch[a]) / static_cast<double>(full[a]));
     }
+    const Shape<Dim> target = window_shape();
     Shape<Dim> win;
     for (int a = 0; a < Dim; ++a)
-      win[a] = zoom == 1.0 ? opt_.patch[a]
-                           : std::clamp<Index>(static_cast<Index>(std::llround(static_cast<double>(opt_.patch[a]) / zoom)),
-                                               1, full[a]);
-    std::array<Index, Dim> o{};
-    for (int a = 0; a < Dim; ++a) {
-      const Index c = static_cast<Index>(cell.centroid[a]);
-      const Index lo = std::max<Index>(0, c - win[a] + 1), hi = std::min<Index>(full[a] - win[a], c);
-      o[a] = rng.uniform_int(std::min(lo, hi), std::max(lo, hi));
-    }
-    s.image = Image<float, Dim>(win, 0.0f, images_[k].spacing());
-    s.gt = LabelImage<Dim>(win, 0, gt.spacing());
-    const Index nx = win[Dim - 1];
-    const Index rows = win.size() / nx;
-    for (Index r = 0; r < rows; ++r) {
-      std::array<Index, Dim> p = win.coords(r * nx);
-      for (int a = 0; a < Dim; ++a) p[a] += o[a];
-      const Index src = full.offset(p);
-      std::copy_n(images_[k].data() + src, nx, s.image.data() + r * nx);
-      std::copy_n(gt.data() + src, nx, s.gt.data() + r * nx);
-    }
-    if (win != opt_.patch) {
-      std::array<double, Dim> f;
-      for (int a = 0; a < Dim; ++a) f[a] = static_cast<double>(opt_.patch[a]) / static_cast<double>(win[a]);
-      s.image = rescale_linear(s.image.cview(), f);
-      s.gt = rescale_nearest(s.gt.cview(), f);
+      win[a] = std::clamp<Index>(static_cast<Index>(std::llround(static_cast<double>(target[a]) / zoom)), 1, full[a]);
+    std::array<Index, Dim> c;
+    for (int a = 0; a < Dim; ++a) c[a] = static_cast<Index>(cell.centroid[a]);
+    const auto o = window_around(full, win, c, rng);
+    for (int a = 0; a < Dim; ++a) anchor[a] = c[a] - o[a];
+    s.image = cut(images_[k], o, win);
+    s.gt = cut(gt, o, win);
+    if (!opt_.judged_diameter) {
+      s.image = to_patch(s.image);
+      s.gt = to_patch(s.gt);
+      s.zoom = zoom;
     }
     s.gt = relabel_compact(s.gt);
+    return count_cells(s.gt) >= opt_.min_objects;
+  }
+
+  // Cuts the patch out of the context window at the scale scoring would judge the mask at: zoom
+  // = (diameter measured on the truth) / (on the mask), times the scale jitter, limited to
+  // [1/4, 4] and to what the window holds; the window keeps the anchor voxel.
+  bool zoom_to_judged_scale(TrainingSample<Dim>& s, const std::array<Index, Dim>& anchor, Rng& rng) const {
+    const double truth = opt_.judged_diameter(s.image.cview(), s.gt.cview());
+    const double judged = opt_.judged_diameter(s.image.cview(), s.mask.cview());
+    double zoom = truth > 0 && judged > 0 ? truth / judged : 1.0;
+    zoom = std::clamp(zoom * jitter_zoom(rng), 0.25, 4.0);
+    const Shape<Dim>& full = s.gt.shape();
+    for (int a = 0; a < Dim; ++a) zoom = std::max(zoom, static_cast<double>(opt_.patch[a]) / static_cast<double>(full[a]));
+    Shape<Dim> win;
+    for (int a = 0; a < Dim; ++a)
+      win[a] = std::clamp<Index>(static_cast<Index>(std::llround(static_cast<double>(opt_.patch[a]) / zoom)), 1, full[a]);
+    const auto o = window_around(full, win, anchor, rng);
+    s.zoom = zoom;
+    s.image = to_patch(cut(s.image, o, win));
+    s.gt = relabel_compact(to_patch(cut(s.gt, o, win)));
+    s.mask = relabel_compact(to_patch(cut(s.mask, o, win)));
     return count_cells(s.gt) >= opt_.min_objects;
   }
 

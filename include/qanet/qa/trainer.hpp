@@ -290,6 +290,7 @@ class Trainer {
     if (d.segmenter_error_probability > 0) j["segmenter_error_probability"] = d.segmenter_error_probability;
     if (d.clean_probability > 0) j["clean_probability"] = d.clean_probability;
     if (d.scale_jitter > 1) j["scale_jitter"] = d.scale_jitter;
+    if (d.judged_scale) j["judged_scale"] = true;
     if (d.convention.normalisation == Normalisation::per_image) j["normalisation"] = "per image";
     if (d.convention.scale != ScaleMeasure::object_median) j["scale_measure"] = scale_measure_name(d.convention.scale);
     return j.dump();

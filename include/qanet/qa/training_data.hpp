@@ -111,6 +111,9 @@ struct TrainingDataOptions {
   double segmenter_error_probability = 0.5;
   double clean_probability = 0.0;  // share of masks that are the ground truth (SampleOptions)
   double scale_jitter = 1.0;       // zoom range of real crops (SampleOptions)
+  // Judge every mask at the scale scoring would measure on it (SampleOptions::judged_diameter,
+  // with the convention's scale measure) instead of at the scale of its ground truth.
+  bool judged_scale = false;
   InputConvention convention;  // scale measure and normalisation (stored in the model file)
 };
 
@@ -127,6 +130,10 @@ class TrainingData {
     so_.segmenter_error_probability = opt_.segmenter_error_probability;
     so_.clean_probability = opt_.clean_probability;
     so_.scale_jitter = opt_.scale_jitter;
+    if (opt_.judged_scale && opt_.target_diameter > 0)
+      so_.judged_diameter = [m = opt_.convention.scale](const ImageView<const float, Dim>& image, const LabelView<Dim>& labels) {
+        return measured_diameter(image, labels, m);
+      };
     std::vector<std::pair<Image<float, Dim>, LabelImage<Dim>>> pairs;
     for (auto& f : frames) {
       // The scale is measured on the ground truth as scoring measures it on a mask.

@@ -5,6 +5,12 @@ function(qanet_program_options target)
   if(QANET_NATIVE_ARCH)
     target_compile_options(${target} PRIVATE -march=native)
   endif()
+  if(QANET_SANITIZE)
+    # Every finding fails the run: UBSan does not recover, frames stay for the reports.
+    target_compile_options(${target} PRIVATE -fsanitize=${QANET_SANITIZE} -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=all -g)
+    target_link_options(${target} PRIVATE -fsanitize=${QANET_SANITIZE})
+  endif()
 endfunction()
 
 # Where tests and benchmarks look for ../shared/data (overridden at run time by QANET_DATA).

@@ -201,6 +201,16 @@ class SampleGenerator {
     return w;
   }
 
+  // The window of `base / zoom` voxels that the zoom resamples to `base`; the zoom is first
+  // raised so that the window never exceeds the frame `full` (no stretching).
+  static Shape<Dim> zoomed_window(const Shape<Dim>& full, const Shape<Dim>& base, double& zoom) {
+    for (int a = 0; a < Dim; ++a) zoom = std::max(zoom, static_cast<double>(base[a]) / static_cast<double>(full[a]));
+    Shape<Dim> win;
+    for (int a = 0; a < Dim; ++a)
+      win[a] = std::clamp<Index>(static_cast<Index>(std::llround(static_cast<double>(base[a]) / zoom)), 1, full[a]);
+    return win;
+  }
+
   // The origin of a window of `win` voxels inside `full` that holds voxel `at`, at random.
   static std::array<Index, Dim> window_around(const Shape<Dim>& full, const Shape<Dim>& win,
                                               const std::array<Index, Dim>& at, Rng& rng) {
@@ -252,16 +262,8 @@ class SampleGenerator {
     const auto& inst = instances_[k];
     if (inst.empty()) return false;
     const auto& cell = inst[static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(inst.size()) - 1))];
-    double zoom = 1.0;
-    if (!opt_.judged_diameter && opt_.scale_jitter > 1.0) {
-      zoom = jitter_zoom(rng);
-      for (int a = 0; a < Dim; ++a)  // a window never exceeds the frame (no stretching)
-        zoom = std::max(zoom, static_cast<double>(opt_.patch[a]) / static_cast<double>(full[a]));
-    }
-    const Shape<Dim> target = window_shape();
-    Shape<Dim> win;
-    for (int a = 0; a < Dim; ++a)
-      win[a] = std::clamp<Index>(static_cast<Index>(std::llround(static_cast<double>(target[a]) / zoom)), 1, full[a]);
+    double zoom = opt_.judged_diameter ? 1.0 : jitter_zoom(rng);
+    const Shape<Dim> win = zoomed_window(full, window_shape(), zoom);
     std::array<Index, Dim> c;
     for (int a = 0; a < Dim; ++a) c[a] = static_cast<Index>(cell.centroid[a]);
     const auto o = window_around(full, win, c, rng);
@@ -286,10 +288,7 @@ class SampleGenerator {
     double zoom = truth > 0 && judged > 0 ? truth / judged : 1.0;
     zoom = std::clamp(zoom * jitter_zoom(rng), 0.25, 4.0);
     const Shape<Dim>& full = s.gt.shape();
-    for (int a = 0; a < Dim; ++a) zoom = std::max(zoom, static_cast<double>(opt_.patch[a]) / static_cast<double>(full[a]));
-    Shape<Dim> win;
-    for (int a = 0; a < Dim; ++a)
-      win[a] = std::clamp<Index>(static_cast<Index>(std::llround(static_cast<double>(opt_.patch[a]) / zoom)), 1, full[a]);
+    const Shape<Dim> win = zoomed_window(full, opt_.patch, zoom);
     const auto o = window_around(full, win, anchor, rng);
     s.zoom = zoom;
     s.image = to_patch(cut(s.image, o, win));

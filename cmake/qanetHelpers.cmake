@@ -30,7 +30,7 @@ endfunction()
 function(qanet_add_benchmark name)
   add_executable(${name} ${ARGN})
   target_link_libraries(${name} PRIVATE qanet::qanet benchmark::benchmark)
-  target_compile_definitions(${name} PRIVATE QANET_DATA_DIR="${QANET_DATA_DIR}")
+  target_compile_definitions(${name} PRIVATE QANET_DATA_DIR="${QANET_DATA_DIR}" QANET_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)  # tests/npy.hpp
   qanet_program_options(${name})
 endfunction()

@@ -632,6 +632,58 @@ TEST_CASE("sample generator: with a judged scale a mask is seen at the diameter 
   CHECK_THROWS_AS(SampleGenerator<2>(pairs, so), InvalidArgument);
 }
 
+TEST_CASE("whole-object SEG: each visible cell's whole Jaccard, weighted by its share in the window") {
+  // Two 4 x 4 squares; the mask has the first exactly (Jaccard 1) and loses a column of the
+  // second (12 / 16 = 0.75). The 8 x 8 window at the origin holds all of the first and a 2 x 2
+  // corner of the second (share 4 / 16), where the mask agrees with the truth.
+  LabelImage<2> gt(Shape<2>(10, 10)), mask(Shape<2>(10, 10));
+  for (Index y = 0; y < 4; ++y)
+    for (Index x = 0; x < 4; ++x) gt(y, x) = mask(y, x) = 1;
+  for (Index y = 6; y < 10; ++y)
+    for (Index x = 6; x < 10; ++x) {
+      gt(y, x) = 2;
+      if (x < 9) mask(y, x) = 5;
+    }
+  CHECK(visible_share_seg<2>(gt, mask, {0, 0}, Shape<2>(8, 8)) == doctest::Approx((1.0 + 0.25 * 0.75) / 1.25));
+  // The SEG of the window's own crop sees the corner as perfect.
+  LabelImage<2> g8(Shape<2>(8, 8)), m8(Shape<2>(8, 8));
+  for (Index y = 0; y < 8; ++y)
+    for (Index x = 0; x < 8; ++x) g8(y, x) = gt(y, x), m8(y, x) = mask(y, x);
+  MetricOptions seg_only;
+  seg_only.boundary = false;
+  CHECK(*evaluate_frame(g8, m8, seg_only).seg == 1.0);
+  // The whole frame: the plain mean of the two Jaccards; the second object alone: 0.75; an
+  // unmatched object (less than half covered) counts 0; a window without objects gives 0.
+  CHECK(visible_share_seg<2>(gt, mask, {0, 0}, Shape<2>(10, 10)) == doctest::Approx(0.875));
+  CHECK(visible_share_seg<2>(gt, mask, {5, 5}, Shape<2>(5, 5)) == doctest::Approx(0.75));
+  LabelImage<2> half = mask;
+  for (Index y = 0; y < 4; ++y)
+    for (Index x = 1; x < 4; ++x) half(y, x) = 0;  // 4 of 16 pixels left: unmatched
+  CHECK(visible_share_seg<2>(gt, half, {0, 0}, Shape<2>(4, 4)) == 0.0);
+  CHECK(visible_share_seg<2>(gt, mask, {4, 0}, Shape<2>(2, 10)) == 0.0);
+
+  // In the generator (judged scale): set only when asked, 1 for clean masks, within [0, 1].
+  const auto pairs = disc_grid();
+  SampleOptions<2> so;
+  so.patch = Shape<2>(96, 96);
+  so.judged_diameter = [](const ImageView<const float, 2>&, const LabelView<2>& m) { return median_object_diameter(m); };
+  so.segmenter_error_probability = 0.5;
+  CHECK(!SampleGenerator<2>(pairs, so).sample(2, 0).whole_object_seg);
+  so.whole_object_seg = true;
+  SampleGenerator<2> whole(pairs, so);
+  int differs = 0;
+  for (std::uint64_t k = 0; k < 30; ++k) {
+    const auto s = whole.sample(2, k);
+    REQUIRE(s.whole_object_seg);
+    CHECK(*s.whole_object_seg >= 0.0);
+    CHECK(*s.whole_object_seg <= 1.0);
+    differs += std::abs(*s.whole_object_seg - *s.scores.seg) > 1e-6;
+  }
+  CHECK(differs > 5);
+  so.clean_probability = 1.0;
+  CHECK(*SampleGenerator<2>(pairs, so).sample(2, 1).whole_object_seg == 1.0);
+}
+
 // ---------------------------------------------------------------- segmenter-like errors
 
 namespace {

@@ -99,13 +99,58 @@ Scene<Dim> make_scene(const Shape<Dim>& shape, const std::vector<Blob>& blobs, s
 }
 
 // Tile starts written out independently of qa/tiling.hpp: 0, s, 2s, ... while a patch does not
-// reach the end, then one patch flush with the end; a single 0 when the axis is not longer.
-std::vector<Index> starts(Index n, Index patch, Index stride) {
+// reach the end, then one patch flush with the end, moved on to the next multiple of `align`
+// unless that leaves a gap; a single 0 when the axis is not longer.
+std::vector<Index> starts(Index n, Index patch, Index stride, Index align = 1) {
   if (n <= patch) return {0};
   std::vector<Index> s;
   for (Index p = 0; p + patch < n; p += stride) s.push_back(p);
-  if (s.back() != n - patch) s.push_back(n - patch);
+  Index last = n - patch;
+  while (last % align != 0) ++last;
+  if (last > s.back() + patch) last = n - patch;
+  if (s.back() != last) s.push_back(last);
   return s;
+}
+
+// The Assessor's patch alignment for a network: 2^4 with valid convolutions (every patch a
+// window of the shared trunk), none with padded ones.
+template <int Dim>
+Index alignment(const nn::Network<float, Dim>& net) {
+  return net.config().padding == 0 ? 16 : 1;
+}
+
+// The network's segmentation channel of the patch at `o`, read from the mask mirrored out to
+// the padded extent `ext` and encoded there as a whole (SPEC §2, written out here): a voxel of
+// an object is boundary (1) when a face neighbour inside `ext` carries another label, else
+// interior (0.5); background 0 (binary: 1 inside any object).
+template <int Dim>
+Image<float, Dim> seg_channel(const LabelImage<Dim>& lab, const std::array<Index, Dim>& o,
+                              const std::array<Index, Dim>& size, const std::array<Index, Dim>& ext,
+                              nn::InputEncoding enc) {
+  auto label_at = [&](std::array<Index, Dim> q) {
+    for (int a = 0; a < Dim; ++a) {
+      const Index n = lab.shape()[a];
+      while (q[a] >= n || q[a] < 0) q[a] = q[a] >= n ? 2 * n - 1 - q[a] : -1 - q[a];
+    }
+    return lab.at(q);
+  };
+  Shape<Dim> ps(size);
+  Image<float, Dim> out(ps);
+  for (Index i = 0; i < ps.size(); ++i) {
+    auto q = ps.coords(i);
+    for (int a = 0; a < Dim; ++a) q[a] += o[a];
+    const Label v = label_at(q);
+    if (v == 0) continue;
+    bool boundary = false;
+    for (int a = 0; a < Dim; ++a)
+      for (const Index d : {Index{-1}, Index{1}}) {
+        auto r = q;
+        r[a] += d;
+        if (r[a] >= 0 && r[a] < ext[a] && label_at(r) != v) boundary = true;
+      }
+    out[i] = enc == nn::InputEncoding::binary ? 1.0f : (boundary ? 1.0f : 0.5f);
+  }
+  return out;
 }
 
 // The patch of (img, lab) at `o` of extent `size`; outside the image, image and labels are
@@ -127,6 +172,19 @@ std::pair<Image<float, Dim>, LabelImage<Dim>> crop(const Image<float, Dim>& img,
     pl[i] = lab.at(q);
   }
   return {std::move(pi), std::move(pl)};
+}
+
+// The network's output for an image patch and a ready segmentation channel.
+template <int Dim>
+double channel_score(nn::Network<float, Dim>& net, const Image<float, Dim>& pi, const Image<float, Dim>& seg,
+                     Normalisation norm) {
+  std::array<Index, Dim> sp;
+  for (int a = 0; a < Dim; ++a) sp[a] = pi.shape()[a];
+  nn::Tensor<float> xi(nn::activation_shape<Dim>(1, 1, sp)), xs(xi.shape());
+  const Image<float, Dim> in = norm == Normalisation::per_patch ? normalize_percentile(pi.cview()) : pi;
+  std::copy(in.begin(), in.end(), xi.data());
+  std::copy(seg.begin(), seg.end(), xs.data());
+  return static_cast<double>(net.forward(xi, xs, nn::Mode::infer)[0]);
 }
 
 template <int Dim>
@@ -156,7 +214,11 @@ std::pair<double, std::vector<BrutePatch<Dim>>> brute_force(nn::Network<float, D
                                                              const std::array<Index, Dim>& stride, bool fractional = true,
                                                              Normalisation norm = Normalisation::per_patch) {
   std::array<std::vector<Index>, Dim> st;
-  for (int a = 0; a < Dim; ++a) st[a] = starts(img.shape()[a], patch[a], stride[a]);
+  std::array<Index, Dim> ext{};
+  for (int a = 0; a < Dim; ++a) {
+    st[a] = starts(img.shape()[a], patch[a], stride[a], alignment(net));
+    ext[a] = std::max(img.shape()[a], st[a].back() + patch[a]);
+  }
   std::map<Label, double> total;
   for (Label v : lab)
     if (v) total[v] += 1;
@@ -173,7 +235,8 @@ std::pair<double, std::vector<BrutePatch<Dim>>> brute_force(nn::Network<float, D
     if (!inside.empty()) {
       double weight = 0;
       for (const auto& [l, n] : inside) weight += fractional ? n / total.at(l) : 1.0;
-      const double v = std::clamp(network_score(net, pi, pl, net.config().encoding, norm), 0.0, 1.0);
+      const auto seg = seg_channel<Dim>(lab, o, patch, ext, net.config().encoding);
+      const double v = std::clamp(channel_score(net, pi, seg, norm), 0.0, 1.0);
       out.push_back({o, static_cast<Index>(inside.size()), weight, v});
       s += v * weight;
       w += weight;
@@ -213,10 +276,11 @@ TEST_CASE("Assessor: object-weighted tiles equal a brute-force recomputation, em
   auto net = nn::load_model<float, 2>(dir / "m.safetensors");
   const Scene<2> sc = scene_2d();
 
-  // 100 x 90 with 48-px patches and the default stride 24: rows {0, 24, 48, 52}, columns
-  // {0, 24, 42}; the tiles at (48|52, 42) hold no object.
-  CHECK(starts(100, 48, 24) == std::vector<Index>{0, 24, 48, 52});
-  CHECK(starts(90, 48, 24) == std::vector<Index>{0, 24, 42});
+  // 100 x 90 with 48-px patches and the default stride 24: rows {0, 24, 48, 64}, columns
+  // {0, 24, 48} (the last ones moved on to multiples of 16, past the edge); the tiles at
+  // (48|64, 48) hold no object.
+  CHECK(starts(100, 48, 24, 16) == std::vector<Index>{0, 24, 48, 64});
+  CHECK(starts(90, 48, 24, 16) == std::vector<Index>{0, 24, 48});
   AssessOptions opt;
   opt.rescale = false;
   const auto a = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
@@ -230,7 +294,9 @@ TEST_CASE("Assessor: object-weighted tiles equal a brute-force recomputation, em
   for (std::size_t i = 0; i < patches.size(); ++i) {
     CAPTURE(i);
     CHECK(a.patches[i].origin == patches[i].origin);
-    CHECK(a.patches[i].size == std::array<Index, 2>{48, 48});
+    // The part of the patch inside the image (the last rows and columns reach past the edge).
+    CHECK(a.patches[i].size == std::array<Index, 2>{std::min<Index>(48, 100 - patches[i].origin[0]),
+                                                    std::min<Index>(48, 90 - patches[i].origin[1])});
     CHECK(a.patches[i].objects == patches[i].objects);
     CHECK(a.patches[i].weight == doctest::Approx(patches[i].weight).epsilon(1e-12));
     CHECK(a.patches[i].weight < static_cast<double>(patches[i].objects) + 1e-12);
@@ -271,6 +337,78 @@ TEST_CASE("Assessor: object-weighted tiles equal a brute-force recomputation, em
   CHECK(c.score == doctest::Approx(score40).epsilon(1e-5));
 }
 
+// Every patch score of `a` equals the one of `b` at the same origin, to 1e-5.
+template <int Dim>
+void check_same_patches(const Assessment<Dim>& a, const Assessment<Dim>& b) {
+  REQUIRE(a.patches.size() == b.patches.size());
+  for (std::size_t i = 0; i < a.patches.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a.patches[i].origin == b.patches[i].origin);
+    CHECK(a.patches[i].weight == b.patches[i].weight);
+    CHECK(a.patches[i].score == doctest::Approx(b.patches[i].score).epsilon(1e-5));
+  }
+  CHECK(a.score == doctest::Approx(b.score).epsilon(1e-5));
+}
+
+TEST_CASE("Assessor: the shared trunk gives every patch the score it gets through the network alone") {
+  // Patches every 32 px (multiples of 16, so each is a window of the shared feature maps) on a
+  // frame whose far edges are not: the last row and column of patches reach past the edge.
+  TempDir dir;
+  write_tiny_model<2>(dir / "m.safetensors", 0, 11, nn::InputEncoding::trinary, true);
+  const Assessor<2> assessor(dir / "m.safetensors");
+  auto net = nn::load_model<float, 2>(dir / "m.safetensors");
+  std::vector<Blob> blobs;
+  Rng rng(8);
+  for (Label l = 1; l <= 30; ++l) blobs.push_back({{0, rng.uniform(5, 125), rng.uniform(5, 150)}, rng.uniform(4, 9), l});
+  const Scene<2> sc = make_scene<2>(Shape<2>(131, 157), blobs, 9);
+  AssessOptions alone;
+  alone.rescale = false;
+  alone.stride = 32;
+  alone.shared_trunk = false;
+  const auto a = assessor.assess(sc.image.cview(), sc.labels.cview(), alone);
+  CHECK(a.trunk_passes == 0);
+  // The patch-by-patch path against the brute force written out in this file.
+  const auto whole = normalize_percentile(sc.image.cview());
+  const auto [expect, patches] = brute_force<2>(net, whole, sc.labels, {48, 48}, {32, 32}, true, Normalisation::per_image);
+  REQUIRE(a.patches.size() == patches.size());
+  for (std::size_t i = 0; i < patches.size(); ++i) CHECK(a.patches[i].score == doctest::Approx(patches[i].score).epsilon(1e-5));
+  CHECK(a.patches.back().origin == std::array<Index, 2>{96, 112});  // 131 - 48 = 83 -> 96, 157 - 48 = 109 -> 112
+
+  AssessOptions shared = alone;
+  shared.shared_trunk = true;
+  const auto one = assessor.assess(sc.image.cview(), sc.labels.cview(), shared);
+  CHECK(one.trunk_passes == 1);  // 144 x 160 voxels: one band
+  check_same_patches(one, a);
+  shared.trunk_voxels = 100 * 160;  // bands of at most 100 rows: patch rows {0, 32}, {64, 96}
+  const auto bands = assessor.assess(sc.image.cview(), sc.labels.cview(), shared);
+  CHECK(bands.trunk_passes == 2);
+  check_same_patches(bands, a);
+  shared.trunk_voxels = 1;  // one patch row per band
+  const auto rows = assessor.assess(sc.image.cview(), sc.labels.cview(), shared);
+  CHECK(rows.trunk_passes == 4);
+  check_same_patches(rows, a);
+  // The default stride of 24 is not a multiple of 16: patch by patch.
+  shared.stride = -1;
+  CHECK(assessor.assess(sc.image.cview(), sc.labels.cview(), shared).trunk_passes == 0);
+}
+
+TEST_CASE("Assessor: the bundled model scores a frame through the shared trunk as patch by patch") {
+  const fs::path model = fs::path(QANET_SOURCE_DIR) / "models/qanet-seg-2d-small.safetensors";
+  const Assessor<2> assessor(model);
+  SimulationOptions<2> so;
+  so.shape = Shape<2>(480, 560);
+  const auto sim = simulate_image(so, 31, 0);
+  const auto mask = perturb_labels(sim.labels.cview(), PerturbOptions{}, 5).labels;
+  AssessOptions alone;
+  alone.shared_trunk = false;
+  const auto a = assessor.assess(sim.image.cview(), mask.cview(), alone);
+  const auto b = assessor.assess(sim.image.cview(), mask.cview());
+  CHECK(a.trunk_passes == 0);
+  CHECK(b.trunk_passes >= 1);
+  CHECK(a.patches.size() > 6);
+  check_same_patches(b, a);
+}
+
 TEST_CASE("Assessor: a per-image model scores crops of the image normalised once") {
   TempDir dir;
   write_tiny_model<2>(dir / "m.safetensors", 0, 11, nn::InputEncoding::trinary, true);
@@ -286,9 +424,12 @@ TEST_CASE("Assessor: a per-image model scores crops of the image normalised once
   const auto [expect, patches] = brute_force<2>(net, whole, sc.labels, {48, 48}, {24, 24}, true, Normalisation::per_image);
   CHECK(a.patches.size() == patches.size());
   CHECK(a.score == doctest::Approx(expect).epsilon(1e-5));
-  // Per patch the same network gives another score: the convention matters.
-  const auto [per_patch, unused] = brute_force<2>(net, sc.image, sc.labels, {48, 48}, {24, 24}, true);
-  CHECK(std::abs(per_patch - expect) > 1e-6);
+  // Per patch the same network gives other patch scores: the convention matters.
+  const auto [per_patch, other] = brute_force<2>(net, sc.image, sc.labels, {48, 48}, {24, 24}, true);
+  REQUIRE(other.size() == patches.size());
+  double largest = 0;
+  for (std::size_t i = 0; i < other.size(); ++i) largest = std::max(largest, std::abs(other[i].score - patches[i].score));
+  CHECK(largest > 1e-5);
   // A known diameter replaces the measured one: the factor is target / diameter.
   write_tiny_model<2>(dir / "d.safetensors", 20.0, 11, nn::InputEncoding::trinary, true);
   const Assessor<2> scaled(dir / "d.safetensors");
@@ -349,7 +490,8 @@ TEST_CASE("Assessor: rescaling by the measured object diameter, patches mapped b
   CHECK(a.scale == doctest::Approx(24.0 / median).epsilon(1e-12));
 
   // An explicit factor 2: the image becomes 100 x 90, tiled as in the brute-force case above,
-  // and every patch is reported in the caller's pixels (origins halved, 24 px wide).
+  // and every patch is reported in the caller's pixels (origins halved, 24 px wide, the last
+  // ones cut at the image edge).
   AssessOptions opt;
   opt.scale = 2.0;
   const auto b = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
@@ -363,7 +505,8 @@ TEST_CASE("Assessor: rescaling by the measured object diameter, patches mapped b
     CAPTURE(i);
     CHECK(b.patches[i].origin[0] == patches[i].origin[0] / 2);
     CHECK(b.patches[i].origin[1] == patches[i].origin[1] / 2);
-    CHECK(b.patches[i].size == std::array<Index, 2>{24, 24});
+    CHECK(b.patches[i].size == std::array<Index, 2>{std::min<Index>(24, 50 - b.patches[i].origin[0]),
+                                                    std::min<Index>(24, 45 - b.patches[i].origin[1])});
     for (int ax = 0; ax < 2; ++ax) CHECK(b.patches[i].origin[ax] + b.patches[i].size[ax] <= sc.image.shape()[ax]);
     CHECK(b.patches[i].score == doctest::Approx(patches[i].score).epsilon(1e-5));
   }
@@ -451,22 +594,24 @@ TEST_CASE("Assessor: empty masks, shape mismatches and bad labels are clear erro
   CHECK_THROWS_WITH_AS(Assessor<2>(dir / "junk.safetensors"), doctest::Contains("junk.safetensors"), IoError);
 }
 
-TEST_CASE("Assessor: concurrent assess() calls on one Assessor give exactly the serial results") {
+TEST_CASE("Assessor: one Assessor shared by 8 threads scoring different frames gives exactly the serial results") {
   TempDir dir;
-  write_tiny_model<2>(dir / "m.safetensors", 14.0);
+  write_tiny_model<2>(dir / "m.safetensors", 14.0, 11, nn::InputEncoding::trinary, true);
   const Assessor<2> assessor(dir / "m.safetensors");
   std::vector<Scene<2>> scenes;
   for (std::uint64_t s = 0; s < 4; ++s) scenes.push_back(scene_2d(100 + s));
   std::vector<AssessOptions> opts(3);
+  opts[0].stride = 32;  // through the shared trunk
   opts[1].rescale = false;
   opts[2].patch = 0;
   std::vector<double> serial;
   for (const auto& sc : scenes)
     for (const auto& o : opts) serial.push_back(assessor.assess(sc.image.cview(), sc.labels.cview(), o).score);
+  CHECK(assessor.assess(scenes[0].image.cview(), scenes[0].labels.cview(), opts[0]).trunk_passes > 0);
   // The model file goes away: a loaded Assessor must not need it any more.
   fs::remove(dir / "m.safetensors");
 
-  const int threads = 4, rounds = 3;
+  const int threads = 8, rounds = 3;
   std::vector<std::vector<double>> got(threads);
   std::vector<std::string> errors(threads);
   std::vector<std::thread> pool;
@@ -1043,9 +1188,10 @@ TEST_CASE("qanet train: model, checkpoint and log; --resume continues bit for bi
     o.patch = Shape<2>(128, 128);
     o.target_diameter = info.training["target_diameter"].get<double>();
     o.simulate_fraction = 1.0;
-    o.clean_probability = 0.05;  // the CLI's --clean-masks, --scale-jitter and --judged-scale defaults
+    o.clean_probability = 0.05;  // the CLI's --clean-masks, --scale-jitter, --judged-scale, --whole-object-seg defaults
     o.scale_jitter = 1.3;
     o.judged_scale = true;
+    o.whole_object_seg = true;
     const TrainingData<2> data({}, o);
     nn::Network<float, 2> net(cfg, 1);
     TrainerOptions t;

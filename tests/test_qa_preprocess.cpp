@@ -101,6 +101,29 @@ TEST_CASE("tiles cover the image, last tile flush with the edge") {
   for (int c : covered) CHECK(c == 1);
 }
 
+TEST_CASE("aligned tiles: the last start moves on to a multiple of the alignment unless that leaves a gap") {
+  // 300 px, patches of 128 every 64: 0, 64, 128, then 300 - 128 = 172 rounded up to 176.
+  CHECK(tile_starts(300, 128, 64, 16) == std::vector<Index>{0, 64, 128, 176});
+  CHECK(tile_starts(300, 128, 64) == std::vector<Index>{0, 64, 128, 172});
+  // Already a multiple: flush with the edge as without alignment.
+  CHECK(tile_starts(320, 128, 64, 16) == std::vector<Index>{0, 64, 128, 192});
+  // Patches of 10 every 10 on 29 px: 19 would round up to 32, past the end of the tile at 10
+  // (10 + 10 = 20 < 32), so the flush start 19 is kept.
+  CHECK(tile_starts(29, 10, 10, 16) == std::vector<Index>{0, 10, 19});
+  CHECK(tile_starts(100, 128, 64, 16) == std::vector<Index>{0});
+  CHECK_THROWS_AS(tile_starts(100, 16, 8, 0), InvalidArgument);
+  // Every voxel of the axis is covered, for many lengths.
+  for (Index n = 1; n < 400; n += 7) {
+    CAPTURE(n);
+    const auto s = tile_starts(n, 48, 32, 16);
+    std::vector<int> hit(static_cast<std::size_t>(n), 0);
+    for (Index o : s)
+      for (Index i = o; i < std::min(n, o + 48); ++i) hit[static_cast<std::size_t>(i)] = 1;
+    CHECK(std::count(hit.begin(), hit.end(), 0) == 0);
+    for (Index o : s) CHECK(o % 16 == 0);  // a stride of 32 keeps every start aligned
+  }
+}
+
 namespace {
 
 // Discs of radius r on a grid (centres `gap` apart), labels 1..n; touching when gap <= 2r.

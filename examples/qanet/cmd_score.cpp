@@ -22,7 +22,7 @@ using json = nlohmann::json;
 
 struct Options {
   std::string image, mask, images, masks, model, heatmap;
-  bool json = false, no_rescale = false, count_weights = false;
+  bool json = false, no_rescale = false, count_weights = false, patch_by_patch = false;
   long patch = -1, stride = -1;
   double scale = 0, diameter = 0;
   double flag_below = NAN;
@@ -87,6 +87,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
   opt.diameter = o.diameter;
   opt.rescale = !o.no_rescale;
   opt.fractional_weights = !o.count_weights;
+  opt.shared_trunk = !o.patch_by_patch;
   const bool folder = !o.images.empty();
   std::vector<FrameScore> frames;
   if (!folder) {
@@ -145,6 +146,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
       out["mask"] = f.mask.string();
       out["scale"] = f.a2 ? f.a2->scale : f.a3->scale;
       out["patches"] = f.a2 ? patch_list(*f.a2) : patch_list(*f.a3);
+      out["trunk_passes"] = f.a2 ? f.a2->trunk_passes : f.a3->trunk_passes;  // 0: patch by patch
     } else {
       out["score"] = ssum / wsum;
       out["objects"] = objects;
@@ -211,6 +213,9 @@ qanet::cli::RegisterCommand registration{
           ->check(CLI::PositiveNumber)
           ->excludes(scale);
       app.add_flag("--no-rescale", o->no_rescale, "Score at the image's own scale");
+      app.add_flag("--patch-by-patch", o->patch_by_patch,
+                   "Run the network on every patch alone instead of once per band of patches (same scores, slower; "
+                   "for comparison)");
       app.add_flag("--count-weights", o->count_weights,
                    "Weight patches by the number of objects they touch (default: by the visible share of each object)");
       app.add_option("--flag-below", o->flag_below, "List frames and patches of quality worse than this");

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -14,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "qanet/io/atomic_file.hpp"
 #include "qanet/io/svg_plot.hpp"
 #include "qanet/nn/model_file.hpp"
 #include "qanet/qa/trainer.hpp"
@@ -36,6 +39,7 @@ struct Options {
   double clean_masks = 0.05;       // share of masks that are the ground truth itself
   double scale_jitter = 1.3;       // real crops zoomed by up to this factor either way
   bool judged_scale = true;        // masks judged at the scale scoring measures on them
+  bool whole_object_seg = true;    // SEG targets from whole objects (with a judged scale)
   std::string part = "all";        // of images/ + masks/ data: which part of the hash split
   double ema = 0;                  // weight averaging decay; 0: off
   long val_samples = 256, validate_every = 0;
@@ -47,6 +51,22 @@ std::string hms(double s) {
   const long t = static_cast<long>(s);
   std::snprintf(b, sizeof b, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
   return b;
+}
+
+// A run killed after its last checkpoint logged steps that the resumed run does again: keep the
+// header and the lines up to the checkpoint's step (complete lines only), rewritten atomically,
+// so that the log holds each step once.
+void trim_training_log(const fs::path& log, long step) {
+  std::ifstream in(log, std::ios::binary);
+  if (!in) throw qanet::IoError("cannot read the training log " + log.string());
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string kept;
+  for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+    const std::string line = text.substr(start, end - start + 1);
+    const bool header = start == 0;
+    if (header || std::strtol(line.c_str(), nullptr, 10) <= step) kept += line;
+  }
+  if (kept != text) qanet::write_file_atomic(log, kept);
 }
 
 // OUT.curve.svg from OUT.log.csv: training loss and validation MSE against the step.
@@ -128,6 +148,7 @@ int train(const Options& o, const std::string& command_line) {
   dopt.clean_probability = o.clean_masks;
   dopt.scale_jitter = o.scale_jitter;
   dopt.judged_scale = o.judged_scale;
+  dopt.whole_object_seg = o.whole_object_seg;
   TrainingData<Dim> data(std::move(train_frames), dopt);
   for (const auto& s : data.skipped()) std::fprintf(stderr, "qanet train: skipped %s\n", s.c_str());
 
@@ -210,6 +231,7 @@ int train(const Options& o, const std::string& command_line) {
                             {"clean_masks", o.clean_masks},
                             {"scale_jitter", o.scale_jitter},
                             {"judged_scale", o.judged_scale},
+                            {"whole_object_seg", o.whole_object_seg && o.judged_scale && o.metric == "seg"},
                             {"part", o.part},
                             {"target_diameter", diameter},
                             {"data", o.data},
@@ -234,7 +256,12 @@ int train(const Options& o, const std::string& command_line) {
                static_cast<long long>(val.size()));
 
   if (out.has_parent_path()) fs::create_directories(out.parent_path());
-  const bool append = !o.resume.empty() && fs::exists(log);
+  for (const fs::path& f : {out, ckpt, log, curve, fs::path(o.out + ".last.safetensors")}) qanet::remove_stale_temporaries(f);
+  bool append = false;
+  if (!o.resume.empty() && fs::exists(log)) {
+    trim_training_log(log, trainer.step());
+    append = fs::file_size(log) > 0;  // not even a whole header: start the log anew
+  }
   std::ofstream csv(log, append ? std::ios::app : std::ios::trunc);
   if (!csv) throw IoError("cannot write the training log " + log.string());
   if (!append) csv << "step,epoch,loss,val_mse,best_val_mse,lr,samples_per_s,seconds\n";
@@ -324,6 +351,10 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--judged-scale", o->judged_scale,
                      "Judge each training mask at the scale scoring measures on that mask (true, the default), not "
                      "at its ground truth's: masks of cores or fragments are then seen zoomed in, as scoring sees them");
+      app.add_option("--whole-object-seg", o->whole_object_seg,
+                     "With a judged scale and SEG: the target of a patch is the mean Jaccard of its GT objects, each "
+                     "measured whole and weighted by its share inside the patch (true, the default), not the patch's "
+                     "own SEG, which judges cells cut by the patch edge by their slivers and so scores frames too low");
       app.add_option("--part", o->part,
                      "Of --data in the images/ + masks/ layout, only the images of this part of the hash split "
                      "(train, calibration, test; default all); CTC sequences are taken whole")

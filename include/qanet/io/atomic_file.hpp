@@ -15,6 +15,7 @@
 
 #if !defined(_WIN32)
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 #endif
 
@@ -23,6 +24,11 @@
 namespace qanet {
 
 namespace detail {
+
+// The start of the names of a target's temporary files; the writer's process id follows.
+inline std::string temporary_prefix(const std::filesystem::path& target) {
+  return "." + target.filename().string() + ".qanet-tmp-";
+}
 
 // A unique name next to the target (same folder = same file system, so rename is atomic).
 inline std::filesystem::path temporary_sibling(const std::filesystem::path& target) {
@@ -33,7 +39,7 @@ inline std::filesystem::path temporary_sibling(const std::filesystem::path& targ
   const unsigned long pid = static_cast<unsigned long>(::getpid());
 #endif
   std::filesystem::path tmp = target;
-  tmp.replace_filename("." + target.filename().string() + ".qanet-tmp-" + std::to_string(pid) +
+  tmp.replace_filename(temporary_prefix(target) + std::to_string(pid) +
                        "-" + std::to_string(counter.fetch_add(1)));
   return tmp;
 }
@@ -104,6 +110,35 @@ inline void write_file_atomic(const std::filesystem::path& path, std::string_vie
     out.flush();
     if (!out) throw IoError("cannot write " + path.string() + ": write failed (disk full?)");
   });
+}
+
+// Removes the temporary files of `target` that a killed writer left behind (those of processes
+// that no longer run; a live writer's are kept); returns how many. The target itself is never
+// touched: a crash leaves it whole, old or new. Call it before rewriting outputs after a crash.
+inline int remove_stale_temporaries(const std::filesystem::path& target) {
+  namespace fs = std::filesystem;
+  int removed = 0;
+#if !defined(_WIN32)
+  const std::string prefix = detail::temporary_prefix(target);
+  std::error_code ec;
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());  // "PID-N"
+    const std::size_t dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos ||
+        rest.find_first_not_of("0123456789") != dash)
+      continue;
+    const long pid = std::stol(rest.substr(0, dash));
+    if (pid == static_cast<long>(::getpid()) || !(::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) continue;
+    std::error_code rm;
+    if (fs::remove(it->path(), rm)) ++removed;
+  }
+#else
+  (void)target;
+#endif
+  return removed;
 }
 
 }  // namespace qanet

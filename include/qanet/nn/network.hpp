@@ -18,7 +18,6 @@
 
 #include "qanet/core/random.hpp"
 #include "qanet/nn/activation.hpp"
-#include "qanet/nn/activation.hpp"
 #include "qanet/nn/block.hpp"
 #include "qanet/nn/concat.hpp"
 #include "qanet/nn/config.hpp"
@@ -155,9 +154,35 @@ class Network {
     return e;
   }
 
+  // Extent of the streams' last feature maps along an axis of `input` voxels (-1: too small).
+  Index feature_extent(Index input) const {
+    for (int k = 0; k < blocks_per_stream; ++k) {
+      input = (input + 2 * cfg_.padding - 2) / 2;
+      if (input < 1) return -1;
+    }
+    return input;
+  }
+  // Number of pooled features the head reads.
+  Index feature_count() const { return static_cast<Index>(streams_.size()) * cfg_.widths[4]; }
+
   const Tensor<T>& forward(const Tensor<T>& image, const Tensor<T>& seg, Mode mode) {
-    check_inputs(image, seg);
+    const auto& maps = feature_maps(image, seg, mode);
     const Tensor<T>* f[3] = {nullptr, nullptr, nullptr};
+    for (std::size_t k = 0; k < maps.size(); ++k) f[k] = &gaps_[k].forward(*maps[k]);
+    if (maps.size() == 3) features_ = &feature_concat_.forward({f[0], f[1], f[2]});
+    else if (maps.size() == 2) features_ = &feature_concat_.forward({f[0], f[1]});
+    else features_ = f[0];
+    return head(*features_, mode);
+  }
+
+  // The streams' last feature maps ([N, C, spatial...]) in the order the head reads their means
+  // (ribcage: image rib, spine, seg rib; siamese: image rib, seg rib). Any input of at least
+  // min_input_extent() voxels per axis. With valid convolutions (padding 0) the maps of a large
+  // input hold, as windows, exactly the maps of every patch inside it whose origin is a
+  // multiple of 2^blocks_per_stream: the Assessor's shared trunk runs them once per image.
+  const std::vector<const Tensor<T>*>& feature_maps(const Tensor<T>& image, const Tensor<T>& seg, Mode mode) {
+    check_inputs(image, seg);
+    maps_.clear();
     switch (cfg_.architecture) {
       case Architecture::ribcage: {
         Stream &im = streams_[0], &sg = streams_[1], &sp = streams_[2];
@@ -169,10 +194,7 @@ class Network {
           a = &im.blocks[k].forward(*a, mode);
           b = &sg.blocks[k].forward(*b, mode);
         }
-        f[0] = &gaps_[0].forward(*a);
-        f[1] = &gaps_[2].forward(*c);
-        f[2] = &gaps_[1].forward(*b);
-        features_ = &feature_concat_.forward({f[0], f[1], f[2]});
+        maps_ = {a, c, b};
         break;
       }
       case Architecture::siamese: {
@@ -181,19 +203,25 @@ class Network {
           a = &streams_[0].blocks[k].forward(*a, mode);
           b = &streams_[1].blocks[k].forward(*b, mode);
         }
-        f[0] = &gaps_[0].forward(*a);
-        f[1] = &gaps_[1].forward(*b);
-        features_ = &feature_concat_.forward({f[0], f[1]});
+        maps_ = {a, b};
         break;
       }
       case Architecture::naive: {
         const Tensor<T>* a = &spine_concat_[0].forward({&image, &seg});
         for (int k = 0; k < blocks_per_stream; ++k) a = &streams_[0].blocks[k].forward(*a, mode);
-        features_ = &gaps_[0].forward(*a);
+        maps_ = {a};
         break;
       }
     }
-    const Tensor<T>* h = features_;
+    return maps_;
+  }
+
+  // The fully connected head on pooled features [N, feature_count()] -> [N, 1].
+  const Tensor<T>& head(const Tensor<T>& features, Mode mode) {
+    if (features.rank() != 2 || features.dim(1) != feature_count())
+      throw InvalidArgument("Network: head expects [N, " + std::to_string(feature_count()) + "] features, got " +
+                            features.shape().str());
+    const Tensor<T>* h = &features;
     for (std::size_t i = 0; i < head_.size(); ++i) {
       h = &head_[i].forward(*h, mode);
       if (i < relu_.size()) h = &relu_[i].forward(*h, mode);
@@ -210,9 +238,9 @@ class Network {
     switch (cfg_.architecture) {
       case Architecture::ribcage: {
         const auto& parts = feature_concat_.backward(*g);
-        copy_into(grads_[0], gaps_[0].backward(parts[0]));
-        copy_into(grads_[2], gaps_[2].backward(parts[1]));
-        copy_into(grads_[1], gaps_[1].backward(parts[2]));
+        copy_into(grads_[0], gaps_[0].backward(parts[0]));  // the gaps follow the maps' order
+        copy_into(grads_[2], gaps_[1].backward(parts[1]));
+        copy_into(grads_[1], gaps_[2].backward(parts[2]));
         Stream &im = streams_[0], &sg = streams_[1], &sp = streams_[2];
         for (int k = blocks_per_stream - 1; k >= 0; --k) {
           const Tensor<T>& dspine_in = sp.blocks[k].backward(grads_[2]);
@@ -295,6 +323,7 @@ class Network {
   Concat<T> feature_concat_;
   std::vector<Linear<T>> head_;
   std::vector<Relu<T>> relu_;
+  std::vector<const Tensor<T>*> maps_;
   const Tensor<T>* features_ = nullptr;
   bool need_input_grad_ = true;
   std::vector<Tensor<T>> grads_;

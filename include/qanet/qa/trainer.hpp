@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <string>
@@ -142,8 +143,7 @@ class Trainer {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     auto last = t0;
-    double loss_sum = 0;
-    long loss_n = 0, samples_since = 0;
+    long samples_since = 0;
     nn::MseLoss<float> mse;
     const auto params = net_.params();
     while (step_ < opt_.steps) {
@@ -161,14 +161,14 @@ class Trainer {
       adamw_.step();
       ++step_;
       update_average();
-      loss_sum += loss, ++loss_n, samples_since += opt_.batch;
+      loss_sum_ += loss, ++loss_n_, samples_since += opt_.batch;
 
       const bool validate_now = val && (step_ % opt_.validate_every == 0 || step_ == opt_.steps);
       if (step_ % opt_.log_every == 0 || validate_now || step_ == opt_.steps) {
         const auto now = clock::now();
         TrainProgress p;
         p.step = step_, p.steps = opt_.steps, p.lr = lr;
-        p.loss = loss_sum / static_cast<double>(std::max<long>(loss_n, 1));
+        p.loss = loss_sum_ / static_cast<double>(std::max<long>(loss_n_, 1));
         p.samples_per_s = static_cast<double>(samples_since) / std::max(1e-9, std::chrono::duration<double>(now - last).count());
         p.seconds = std::chrono::duration<double>(now - t0).count();
         with_average([&] {  // the averaged weights are the ones validated and kept
@@ -181,7 +181,7 @@ class Trainer {
           on_progress(p);
           if (p.improved && on_best) on_best();
         });
-        loss_sum = 0, loss_n = 0, samples_since = 0;
+        loss_sum_ = 0, loss_n_ = 0, samples_since = 0;
         last = clock::now();
       }
       if (on_checkpoint) on_checkpoint();
@@ -207,12 +207,16 @@ class Trainer {
     nn::SafetensorsFile f;
     f.metadata = nn::detail::model_metadata(info);
     f.metadata["checkpoint_step"] = std::to_string(step_);
-    f.metadata["checkpoint_best_val_mse"] = std::isfinite(best_) ? std::to_string(best_) : "inf";
+    // Doubles in full (to_string keeps 6 decimals): a resumed run compares its validations with
+    // the best one, and a rounded best changes which model it keeps.
+    f.metadata["checkpoint_best_val_mse"] = std::isfinite(best_) ? exact_decimal(best_) : "inf";
+    f.metadata["checkpoint_loss_sum"] = exact_decimal(loss_sum_);  // the next report's mean
+    f.metadata["checkpoint_loss_count"] = std::to_string(loss_n_);
     f.metadata["checkpoint_seed"] = std::to_string(opt_.seed);
     f.metadata["checkpoint_steps"] = std::to_string(opt_.steps);
     f.metadata["checkpoint_batch"] = std::to_string(opt_.batch);
     f.metadata["checkpoint_data"] = data_settings();
-    if (opt_.ema > 0) f.metadata["checkpoint_ema"] = std::to_string(opt_.ema);
+    if (opt_.ema > 0) f.metadata["checkpoint_ema"] = exact_decimal(opt_.ema);
     const auto params = net_.params();
     for (std::size_t k = 0; k < params.size(); ++k) {
       f.tensors[params[k].name].assign(*params[k].value);
@@ -271,11 +275,22 @@ class Trainer {
     for (std::size_t k = 0; k < average_.size(); ++k) take("average." + names[k], average_[k]);
     const std::string best = meta("checkpoint_best_val_mse");
     best_ = best == "inf" ? std::numeric_limits<double>::infinity() : std::stod(best);
+    // Checkpoints from before the loss sum was kept resume with a fresh one.
+    const auto sum = f.metadata.find("checkpoint_loss_sum"), count = f.metadata.find("checkpoint_loss_count");
+    loss_sum_ = sum != f.metadata.end() ? std::stod(sum->second) : 0.0;
+    loss_n_ = count != f.metadata.end() ? std::stol(count->second) : 0;
     step_ = step;
     adamw_.set_step_count(step);
   }
 
  private:
+  // A decimal that reads back as the same double.
+  static std::string exact_decimal(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+  }
+
   // What defines the training stream besides the seed (checked on resumption).
   std::string data_settings() const {
     const auto& d = data_.options();
@@ -291,6 +306,7 @@ class Trainer {
     if (d.clean_probability > 0) j["clean_probability"] = d.clean_probability;
     if (d.scale_jitter > 1) j["scale_jitter"] = d.scale_jitter;
     if (d.judged_scale) j["judged_scale"] = true;
+    if (d.whole_object_seg) j["whole_object_seg"] = true;
     if (d.convention.normalisation == Normalisation::per_image) j["normalisation"] = "per image";
     if (d.convention.scale != ScaleMeasure::object_median) j["scale_measure"] = scale_measure_name(d.convention.scale);
     return j.dump();
@@ -349,6 +365,8 @@ class Trainer {
   std::vector<nn::Tensor<float>> average_;  // weights then statistics (opt.ema > 0)
   long step_ = 0;
   double best_ = std::numeric_limits<double>::infinity();
+  double loss_sum_ = 0;  // training loss since the last report, and its steps
+  long loss_n_ = 0;
 };
 
 }  // namespace qanet

@@ -114,6 +114,9 @@ struct TrainingDataOptions {
   // Judge every mask at the scale scoring would measure on it (SampleOptions::judged_diameter,
   // with the convention's scale measure) instead of at the scale of its ground truth.
   bool judged_scale = false;
+  // With a judged scale and the SEG metric: the target is the SEG of whole objects
+  // (SampleOptions::whole_object_seg), so that patch scores average to the frame's SEG.
+  bool whole_object_seg = false;
   InputConvention convention;  // scale measure and normalisation (stored in the model file)
 };
 
@@ -130,6 +133,7 @@ class TrainingData {
     so_.segmenter_error_probability = opt_.segmenter_error_probability;
     so_.clean_probability = opt_.clean_probability;
     so_.scale_jitter = opt_.scale_jitter;
+    so_.whole_object_seg = opt_.whole_object_seg && opt_.metric == "seg";
     if (opt_.judged_scale && opt_.target_diameter > 0)
       so_.judged_diameter = [m = opt_.convention.scale](const ImageView<const float, Dim>& image, const LabelView<Dim>& labels) {
         return measured_diameter(image, labels, m);
@@ -166,7 +170,7 @@ class TrainingData {
     for (std::uint64_t attempt = 0;; ++attempt) {
       const std::uint64_t i = attempt == 0 ? index : mix64(index ^ (attempt << 48));
       TrainingSample<Dim> s = raw_sample(seed, i);
-      const auto v = metric_value(s.scores, opt_.metric);
+      const auto v = s.whole_object_seg ? s.whole_object_seg : metric_value(s.scores, opt_.metric);
       if (v && std::isfinite(*v)) {
         *target = *v;
         return s;

@@ -139,4 +139,16 @@ ImageView<const T, Dim> make_view(const T* data, const Shape<Dim>& shape,
   return {data, shape, spacing};
 }
 
+// Copies the window of `src` at `origin` of dst's shape (which must lie inside src) into dst.
+template <typename T, int Dim>
+void copy_window(const Image<T, Dim>& src, const std::array<Index, Dim>& origin, Image<T, Dim>& dst) {
+  if (dst.empty()) return;
+  const Index nx = dst.shape()[Dim - 1], rows = dst.size() / nx;
+  for (Index r = 0; r < rows; ++r) {
+    auto p = dst.shape().coords(r * nx);
+    for (int a = 0; a < Dim; ++a) p[a] += origin[a];
+    std::copy_n(src.data() + src.shape().offset(p), nx, dst.data() + r * nx);
+  }
+}
+
 }  // namespace qanet

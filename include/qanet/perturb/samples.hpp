@@ -261,13 +261,7 @@ class SampleGenerator {
   template <typename T>
   static Image<T, Dim> cut(const Image<T, Dim>& src, const std::array<Index, Dim>& o, const Shape<Dim>& win) {
     Image<T, Dim> out(win, T{}, src.spacing());
-    const Index nx = win[Dim - 1];
-    const Index rows = win.size() / nx;
-    for (Index r = 0; r < rows; ++r) {
-      std::array<Index, Dim> p = win.coords(r * nx);
-      for (int a = 0; a < Dim; ++a) p[a] += o[a];
-      std::copy_n(src.data() + src.shape().offset(p), nx, out.data() + r * nx);
-    }
+    copy_window<T, Dim>(src, o, out);
     return out;
   }
 

@@ -229,8 +229,8 @@ class Assessor {
         xi.reshape(nn::activation_shape<Dim>(static_cast<Index>(j1 - j0), 1, patch));
         xs.reshape(xi.shape());
         for (std::size_t j = j0; j < j1; ++j) {
-          cut(pimg, jobs[j].origin, pi);
-          cut(penc, jobs[j].origin, pe);
+          copy_window<float, Dim>(pimg, jobs[j].origin, pi);
+          copy_window<float, Dim>(penc, jobs[j].origin, pe);
           if (convention_.normalisation == Normalisation::per_patch) pi = normalize_percentile(pi.cview());
           const Index n = pi.size(), b = static_cast<Index>(j - j0);
           std::copy_n(pi.data(), n, xi.data() + b * n);
@@ -305,16 +305,6 @@ class Assessor {
       out[i] = img.at(q);
     }
     return out;
-  }
-
-  // The window of `src` at `o` of dst's shape (inside src).
-  static void cut(const Image<float, Dim>& src, const std::array<Index, Dim>& o, Image<float, Dim>& dst) {
-    const Index nx = dst.shape()[Dim - 1], rows = dst.size() / nx;
-    for (Index r = 0; r < rows; ++r) {
-      auto p = dst.shape().coords(r * nx);
-      for (int a = 0; a < Dim; ++a) p[a] += o[a];
-      std::copy_n(src.data() + src.shape().offset(p), nx, dst.data() + r * nx);
-    }
   }
 
   // Mean of every channel of `map` ([1, C, spatial...]) over the window at `at` of `extent`,

@@ -125,6 +125,49 @@ TEST_CASE("model file round trip reproduces the network exactly") {
   }
 }
 
+TEST_CASE("a model with the object-count output: [N, 2] outputs, 'outputs' in its file, refused as a score-only model") {
+  TempDir dir;
+  ModelConfig c = model_preset(Architecture::ribcage, "small", 2);
+  c.outputs = 2;
+  Network<float, 2> net(c, 9);
+  const Tensor<float> x = random_tensor<float>({3, 1, 64, 64}, 5), s = random_tensor<float>({3, 1, 64, 64}, 6);
+  const Tensor<float> y = net.forward(x, s, Mode::infer);
+  REQUIRE(y.shape() == TensorShape({3, 2}));
+  // The two outputs are two rows of the last layer over the same features: recomputed here
+  // from the hidden activations of a one-output twin that shares every other weight.
+  ModelConfig c1 = c;
+  c1.outputs = 1;
+  Network<float, 2> one(c1, 9);
+  auto p2 = net.params(), p1 = one.params();
+  REQUIRE(p1.size() == p2.size());
+  for (std::size_t k = 0; k + 2 < p1.size(); ++k) p1[k].value->assign(*p2[k].value);
+  const Tensor<float>& w2 = *p2[p2.size() - 2].value;  // [2, hidden]
+  const Tensor<float>& b2 = *p2[p2.size() - 1].value;
+  for (int row = 0; row < 2; ++row) {
+    Tensor<float>& w1 = *p1[p1.size() - 2].value;
+    for (Index i = 0; i < w1.numel(); ++i) w1[i] = w2[row * w1.numel() + i];
+    (*p1[p1.size() - 1].value)[0] = b2[row];
+    const Tensor<float>& y1 = one.forward(x, s, Mode::infer);
+    for (Index n = 0; n < 3; ++n) CHECK(y1[n] == doctest::Approx(y[n * 2 + row]).epsilon(1e-6));
+  }
+  save_model(dir / "count.safetensors", net);
+  save_model(dir / "score.safetensors", one);
+  CHECK(read_safetensors(dir / "count.safetensors").metadata.at("outputs") == "2");
+  CHECK(read_safetensors(dir / "score.safetensors").metadata.count("outputs") == 0);
+  ModelInfo info;
+  Network<float, 2> back = load_model<float, 2>(dir / "count.safetensors", &info);
+  CHECK(info.config.outputs == 2);
+  const Tensor<float>& yb = back.forward(x, s, Mode::infer);
+  for (Index i = 0; i < y.numel(); ++i) CHECK(yb[i] == y[i]);
+  // Without its "outputs" entry the file's last layer no longer matches its metadata.
+  SafetensorsFile f = read_safetensors(dir / "count.safetensors");
+  f.metadata.erase("outputs");
+  write_safetensors(dir / "stripped.safetensors", f);
+  CHECK_THROWS_AS((load_model<float, 2>(dir / "stripped.safetensors")), IoError);
+  c.outputs = 3;
+  CHECK_THROWS_AS((Network<float, 2>(c)), InvalidArgument);
+}
+
 TEST_CASE("corrupt, truncated and mismatched model files fail clearly") {
   TempDir dir;
   Network<float, 2> net(model_preset(Architecture::ribcage, "small", 2), 7);

@@ -684,6 +684,53 @@ TEST_CASE("whole-object SEG: each visible cell's whole Jaccard, weighted by its 
   CHECK(*SampleGenerator<2>(pairs, so).sample(2, 1).whole_object_seg == 1.0);
 }
 
+TEST_CASE("objects in view: each ground-truth object counted by its share inside the window") {
+  // The two 4 x 4 squares of the case above: the 8 x 8 window at the origin holds all of the
+  // first and 4 of the second's 16 pixels; a 2 x 3 window at (1, 2) 2 x 2 pixels of the first
+  // (its columns 2 and 3); the mask plays no part.
+  LabelImage<2> gt(Shape<2>(10, 10));
+  for (Index y = 0; y < 4; ++y)
+    for (Index x = 0; x < 4; ++x) gt(y, x) = 1;
+  for (Index y = 6; y < 10; ++y)
+    for (Index x = 6; x < 10; ++x) gt(y, x) = 2;
+  CHECK(visible_objects<2>(gt, {0, 0}, Shape<2>(8, 8)) == doctest::Approx(1.25));
+  CHECK(visible_objects<2>(gt, {0, 0}, Shape<2>(10, 10)) == doctest::Approx(2.0));
+  CHECK(visible_objects<2>(gt, {1, 2}, Shape<2>(2, 3)) == doctest::Approx(4.0 / 16.0));
+  CHECK(visible_objects<2>(gt, {4, 0}, Shape<2>(2, 10)) == 0.0);
+
+  // In the generator: only when asked (and only with a judged scale); the objects wholly inside
+  // the patch count 1 each, so the count lies between them and the objects the patch touches.
+  const auto pairs = disc_grid();
+  SampleOptions<2> so;
+  so.patch = Shape<2>(96, 96);
+  so.count_objects = true;
+  CHECK_THROWS_AS(SampleGenerator<2>(pairs, so), InvalidArgument);
+  so.judged_diameter = [](const ImageView<const float, 2>&, const LabelView<2>& m) { return median_object_diameter(m); };
+  so.segmenter_error_probability = 0.5;
+  SampleGenerator<2> counting(pairs, so);
+  int partial = 0;
+  for (std::uint64_t k = 0; k < 20; ++k) {
+    const auto s = counting.sample(3, k);
+    REQUIRE(s.objects_in_view);
+    // Objects of the patch that touch its border may continue outside; the others are whole.
+    std::set<Label> touched, at_border;
+    const Index h = s.gt.shape()[0], w = s.gt.shape()[1];
+    for (Index y = 0; y < h; ++y)
+      for (Index x = 0; x < w; ++x)
+        if (const Label v = s.gt(y, x)) {
+          touched.insert(v);
+          if (y == 0 || x == 0 || y == h - 1 || x == w - 1) at_border.insert(v);
+        }
+    // (Tolerances: resampling the zoomed window to the patch can drop a sliver's last pixels.)
+    CHECK(*s.objects_in_view >= static_cast<double>(touched.size() - at_border.size()) - 0.1);
+    CHECK(*s.objects_in_view <= static_cast<double>(touched.size()) + 0.25);
+    partial += *s.objects_in_view < static_cast<double>(touched.size()) - 1e-6;
+  }
+  CHECK(partial > 5);
+  so.count_objects = false;
+  CHECK(!SampleGenerator<2>(pairs, so).sample(3, 0).objects_in_view);
+}
+
 // ---------------------------------------------------------------- segmenter-like errors
 
 namespace {

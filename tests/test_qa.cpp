@@ -33,8 +33,9 @@ namespace {
 // The smallest useful RibCage: one or two channels per block, one hidden FC of 4. 2D valid
 // convolutions need 46 px (Network::min_input_extent), 3D same-padded ones 16.
 template <int Dim>
-nn::ModelConfig tiny_config(nn::InputEncoding enc = nn::InputEncoding::trinary) {
+nn::ModelConfig tiny_config(nn::InputEncoding enc = nn::InputEncoding::trinary, Index outputs = 1) {
   nn::ModelConfig c;
+  c.outputs = outputs;
   c.architecture = nn::Architecture::ribcage;
   c.preset = "tiny";
   c.dim = Dim;
@@ -47,14 +48,16 @@ nn::ModelConfig tiny_config(nn::InputEncoding enc = nn::InputEncoding::trinary) 
 }
 
 // A tiny model file whose output sits inside (0, 1) for SEG: the last bias is moved to 0.5 so
-// that clamping does not hide differences between patches.
+// that clamping does not hide differences between patches (for the object-count output too, so
+// that its counts lie near 2 and stay positive).
 template <int Dim>
 void write_tiny_model(const fs::path& path, double target_diameter = 0, std::uint64_t seed = 11,
-                      nn::InputEncoding enc = nn::InputEncoding::trinary, bool per_image = false) {
-  nn::Network<float, Dim> net(tiny_config<Dim>(enc), seed);
+                      nn::InputEncoding enc = nn::InputEncoding::trinary, bool per_image = false, Index outputs = 1) {
+  nn::Network<float, Dim> net(tiny_config<Dim>(enc, outputs), seed);
   auto params = net.params();
   for (auto& p : params)
-    if (p.name == "head.1.bias") (*p.value)[0] = 0.5f;
+    if (p.name == "head.1.bias")
+      for (Index k = 0; k < outputs; ++k) (*p.value)[k] = 0.5f;
   nn::ModelInfo info;
   info.metric = "seg";
   if (target_diameter > 0) info.training = {{"target_diameter", target_diameter}};
@@ -174,17 +177,18 @@ std::pair<Image<float, Dim>, LabelImage<Dim>> crop(const Image<float, Dim>& img,
   return {std::move(pi), std::move(pl)};
 }
 
-// The network's output for an image patch and a ready segmentation channel.
+// The network's output (`output` 0: the score, 1: the object count) for an image patch and a
+// ready segmentation channel.
 template <int Dim>
 double channel_score(nn::Network<float, Dim>& net, const Image<float, Dim>& pi, const Image<float, Dim>& seg,
-                     Normalisation norm) {
+                     Normalisation norm, int output = 0) {
   std::array<Index, Dim> sp;
   for (int a = 0; a < Dim; ++a) sp[a] = pi.shape()[a];
   nn::Tensor<float> xi(nn::activation_shape<Dim>(1, 1, sp)), xs(xi.shape());
   const Image<float, Dim> in = norm == Normalisation::per_patch ? normalize_percentile(pi.cview()) : pi;
   std::copy(in.begin(), in.end(), xi.data());
   std::copy(seg.begin(), seg.end(), xs.data());
-  return static_cast<double>(net.forward(xi, xs, nn::Mode::infer)[0]);
+  return static_cast<double>(net.forward(xi, xs, nn::Mode::infer)[output]);
 }
 
 template <int Dim>
@@ -390,6 +394,70 @@ TEST_CASE("Assessor: the shared trunk gives every patch the score it gets throug
   // The default stride of 24 is not a multiple of 16: patch by patch.
   shared.stride = -1;
   CHECK(assessor.assess(sc.image.cview(), sc.labels.cview(), shared).trunk_passes == 0);
+}
+
+TEST_CASE("Assessor: a model with an object-count output weighs each patch by the objects it predicts there") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "c.safetensors", 0, 11, nn::InputEncoding::trinary, true, 2);
+  const Assessor<2> assessor(dir / "c.safetensors");
+  auto net = nn::load_model<float, 2>(dir / "c.safetensors");
+  REQUIRE(net.config().outputs == 2);
+  std::vector<Blob> blobs;
+  Rng rng(8);
+  for (Label l = 1; l <= 30; ++l) blobs.push_back({{0, rng.uniform(5, 125), rng.uniform(5, 150)}, rng.uniform(4, 9), l});
+  const Scene<2> sc = make_scene<2>(Shape<2>(131, 157), blobs, 9);
+  std::set<Label> labels;
+  for (Label v : sc.labels)
+    if (v) labels.insert(v);
+  const auto whole = normalize_percentile(sc.image.cview());
+  // Scores from the brute force of this file; each patch's count (second output x 4, floored at
+  // 0.001) recomputed here through the network alone, and the visible shares of the mask's
+  // objects in the part of the patch inside the image (mirrored pixels past the edge are not
+  // the objects' own).
+  const auto [unused, patches] = brute_force<2>(net, whole, sc.labels, {48, 48}, {32, 32}, true, Normalisation::per_image);
+  const std::array<Index, 2> patch{48, 48}, ext{144, 160};  // the last starts 96 and 112, plus a patch
+  double cs = 0, c = 0, shares = 0;
+  std::vector<double> counts;
+  for (const auto& p : patches) {
+    const auto [pi, pl] = crop<2>(whole, sc.labels, p.origin, patch);
+    const auto seg = seg_channel<2>(sc.labels, p.origin, patch, ext, net.config().encoding);
+    counts.push_back(std::max(1e-3, 4.0 * channel_score(net, pi, seg, Normalisation::per_image, 1)));
+    cs += counts.back() * p.score, c += counts.back();
+    std::map<Label, double> inside, total;
+    for (Index y = 0; y < 131; ++y)
+      for (Index x = 0; x < 157; ++x)
+        if (const Label v = sc.labels(y, x)) {
+          total[v] += 1;
+          if (y >= p.origin[0] && y < p.origin[0] + 48 && x >= p.origin[1] && x < p.origin[1] + 48) inside[v] += 1;
+        }
+    for (const auto& [v, n] : inside) shares += n / total.at(v);
+  }
+  CHECK(std::set<double>(counts.begin(), counts.end()).size() > 3);
+  for (bool shared : {false, true}) {
+    CAPTURE(shared);
+    AssessOptions opt;
+    opt.rescale = false;
+    opt.stride = 32;
+    opt.shared_trunk = shared;
+    const auto a = assessor.assess(sc.image.cview(), sc.labels.cview(), opt);
+    CHECK((a.trunk_passes > 0) == shared);
+    REQUIRE(a.patches.size() == patches.size());
+    for (std::size_t i = 0; i < patches.size(); ++i) {
+      CAPTURE(i);
+      CHECK(a.patches[i].score == doctest::Approx(patches[i].score).epsilon(1e-5));
+      CHECK(a.patches[i].weight == doctest::Approx(counts[i]).epsilon(1e-5));
+    }
+    CHECK(a.objects == static_cast<Index>(labels.size()));
+    CHECK(a.score == doctest::Approx(cs / c).epsilon(1e-5));
+    // The count's sum over the coverage that the mask's own objects show (their shares' sum per object).
+    CHECK(a.weight_objects == doctest::Approx(c * static_cast<double>(labels.size()) / shares).epsilon(1e-5));
+  }
+  // A score-only model weighs a frame by its mask's objects.
+  write_tiny_model<2>(dir / "m.safetensors", 0, 11, nn::InputEncoding::trinary, true);
+  AssessOptions opt;
+  opt.rescale = false;
+  const auto m = Assessor<2>(dir / "m.safetensors").assess(sc.image.cview(), sc.labels.cview(), opt);
+  CHECK(m.weight_objects == static_cast<double>(labels.size()));
 }
 
 TEST_CASE("Assessor: the bundled model scores a frame through the shared trunk as patch by patch") {
@@ -984,6 +1052,40 @@ TEST_CASE("Trainer: weight averaging follows its recurrence, is what gets valida
   auto bad = opt;
   bad.ema = 1.0;
   CHECK_THROWS_AS(Trainer<2>(net3, data, bad), InvalidArgument);
+}
+
+TEST_CASE("Trainer: an object-count model learns both outputs from counting training data, and only from it") {
+  auto o = tiny_data_options();
+  o.judged_scale = true;
+  o.count_objects = true;
+  const TrainingData<2> data({}, o);
+  nn::Network<float, 2> net(tiny_config<2>(nn::InputEncoding::trinary, 2), 3);
+  // The validation targets: the score, then the sample's objects in view / 4.
+  const ValidationSet v = make_validation_set(data, 7, 6, nn::InputEncoding::trinary, 2);
+  REQUIRE(v.target.shape() == nn::TensorShape({6, 2}));
+  CHECK(v.size() == 6);
+  for (Index i = 0; i < 6; ++i) {
+    double t = 0, objects = 0;
+    data.sample(7, static_cast<std::uint64_t>(i), &t, &objects);
+    CHECK(v.target[2 * i] == static_cast<float>(t));
+    CHECK(v.target[2 * i + 1] == static_cast<float>(objects / 4.0));
+    CHECK(objects > 0.0);
+  }
+  // Its validation MSE is the score's alone: the per-sample mean squared score error.
+  Trainer<2> t(net, data, tiny_trainer_options(3));
+  t.run(nullptr, [](const TrainProgress&) {});
+  const auto y = predict(net, v);
+  double mse = 0;
+  for (Index i = 0; i < 6; ++i) mse += (y[i] - v.target[2 * i]) * (y[i] - v.target[2 * i]) / 6.0;
+  CHECK(t.validate(v) == doctest::Approx(mse));
+  // A score-only network with counting data, or a counting one with score-only data, is refused.
+  nn::Network<float, 2> one(tiny_config<2>(), 3);
+  CHECK_THROWS_AS(Trainer<2>(one, data, tiny_trainer_options(3)), InvalidArgument);
+  const TrainingData<2> plain({}, tiny_data_options());
+  CHECK_THROWS_AS(Trainer<2>(net, plain, tiny_trainer_options(3)), InvalidArgument);
+  // Counting needs a judged scale.
+  o.judged_scale = false;
+  CHECK_THROWS_AS(TrainingData<2>({}, o), InvalidArgument);
 }
 
 TEST_CASE("Trainer: a checkpoint of other settings is refused with a clear message") {

@@ -50,7 +50,7 @@ int run_dim(const Options& o, const fs::path& model) {
     double tsum = 0, tn = 0, psum = 0, pn = 0;
     for (const auto* t : v) {
       tsum += t->pooled_sum, tn += static_cast<double>(t->gt_objects);
-      psum += t->predicted * static_cast<double>(t->objects), pn += static_cast<double>(t->objects);
+      psum += t->predicted * t->weight, pn += t->weight;
     }
     const double tv = tsum / tn, pv = psum / pn;
     worst = std::max(worst, std::abs(pv - tv));

@@ -36,6 +36,7 @@ struct FrameScore {
   std::string error;  // frames that cannot be scored (e.g. an empty mask) say why
   double score() const { return a2 ? a2->score : a3->score; }
   qanet::Index objects() const { return a2 ? a2->objects : (a3 ? a3->objects : 0); }
+  double weight() const { return a2 ? a2->weight_objects : (a3 ? a3->weight_objects : 0.0); }  // in a sequence
   bool ok() const { return a2 || a3; }
 };
 
@@ -111,11 +112,12 @@ int run_dim(const Options& o, const fs::path& model_path) {
   });
   if (progress) std::fprintf(stderr, "\n");
 
-  // Sequence score: object-weighted mean over the frames that could be scored.
+  // Sequence score: object-weighted mean over the frames that could be scored (the objects of
+  // each mask, or the ground-truth objects a model with an object-count output predicts).
   double wsum = 0, ssum = 0;
   qanet::Index objects = 0;
   for (const auto& f : frames)
-    if (f.ok()) wsum += static_cast<double>(f.objects()), ssum += f.score() * static_cast<double>(f.objects()), objects += f.objects();
+    if (f.ok()) wsum += f.weight(), ssum += f.score() * f.weight(), objects += f.objects();
   const bool hib = assessor.higher_is_better();
   json flagged = json::array();
   for (const auto& f : frames) {
@@ -142,6 +144,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
       const auto& f = frames.front();
       out["score"] = f.score();
       out["objects"] = f.objects();
+      out["weight_objects"] = f.weight();  // its weight in a sequence
       out["image"] = f.image.string();
       out["mask"] = f.mask.string();
       out["scale"] = f.a2 ? f.a2->scale : f.a3->scale;
@@ -155,6 +158,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
         json j = {{"frame", f.frame}, {"image", f.image.string()}, {"mask", f.mask.string()}};
         j["score"] = f.ok() ? json(f.score()) : json(nullptr);
         j["objects"] = f.objects();
+        if (f.ok()) j["weight"] = f.weight();  // the frame's weight in the sequence score
         if (!f.ok()) j["error"] = f.error;
         out["frames"].push_back(j);
       }

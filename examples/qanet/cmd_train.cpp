@@ -40,6 +40,7 @@ struct Options {
   double scale_jitter = 1.3;       // real crops zoomed by up to this factor either way
   bool judged_scale = true;        // masks judged at the scale scoring measures on them
   bool whole_object_seg = true;    // SEG targets from whole objects (with a judged scale)
+  bool count_objects = false;      // a second output: the GT objects in view (scoring's weights)
   std::string part = "all";        // of images/ + masks/ data: which part of the hash split
   double ema = 0;                  // weight averaging decay; 0: off
   long val_samples = 256, validate_every = 0;
@@ -98,6 +99,10 @@ template <int Dim>
 int train(const Options& o, const std::string& command_line) {
   using namespace qanet;
   nn::ModelConfig cfg = nn::model_preset(nn::parse_architecture(o.architecture), o.preset, Dim);
+  if (o.count_objects) {
+    if (!o.judged_scale) throw InvalidArgument("--count-objects needs --judged-scale true");
+    cfg.outputs = 2;
+  }
   Shape<Dim> patch;
   for (int a = 0; a < Dim; ++a) patch[a] = cfg.patch[static_cast<std::size_t>(a)];
   // Objects are brought to about a third of the patch edge (in-plane), so every patch shows a
@@ -149,6 +154,7 @@ int train(const Options& o, const std::string& command_line) {
   dopt.scale_jitter = o.scale_jitter;
   dopt.judged_scale = o.judged_scale;
   dopt.whole_object_seg = o.whole_object_seg;
+  dopt.count_objects = o.count_objects;
   TrainingData<Dim> data(std::move(train_frames), dopt);
   for (const auto& s : data.skipped()) std::fprintf(stderr, "qanet train: skipped %s\n", s.c_str());
 
@@ -173,12 +179,12 @@ int train(const Options& o, const std::string& command_line) {
       auto vo = dopt;
       vo.simulate = false;
       TrainingData<Dim> vdata(std::move(val_frames), vo);
-      parts.push_back(make_validation_set(vdata, vseed, o.val_samples, cfg.encoding));
+      parts.push_back(make_validation_set(vdata, vseed, o.val_samples, cfg.encoding, cfg.outputs));
     }
     if (simulate > 0) {
       auto vo = dopt;
       TrainingData<Dim> vdata({}, vo);
-      parts.push_back(make_validation_set(vdata, vseed + 1, o.val_samples, cfg.encoding));
+      parts.push_back(make_validation_set(vdata, vseed + 1, o.val_samples, cfg.encoding, cfg.outputs));
     }
     Index n = 0;
     for (const auto& p : parts) n += p.size();
@@ -189,13 +195,13 @@ int train(const Options& o, const std::string& command_line) {
         return s;
       }()));
       val.seg.reshape(val.image.shape());
-      val.target.reshape({n, 1});
+      val.target.reshape({n, cfg.outputs});
       Index at = 0, vat = 0;
       for (const auto& p : parts) {
         std::copy(p.image.begin(), p.image.end(), val.image.data() + at);
         std::copy(p.seg.begin(), p.seg.end(), val.seg.data() + at);
         std::copy(p.target.begin(), p.target.end(), val.target.data() + vat);
-        at += p.image.numel(), vat += p.size();
+        at += p.image.numel(), vat += p.target.numel();
       }
     }
   }
@@ -210,7 +216,20 @@ int train(const Options& o, const std::string& command_line) {
                             std::to_string(Dim) + "D model");
     auto dst = net.params();
     auto src = start.params();
-    for (std::size_t k = 0; k < dst.size(); ++k) dst[k].value->assign(*src[k].value);
+    for (std::size_t k = 0; k < dst.size(); ++k) {
+      nn::Tensor<float>& d = *dst[k].value;
+      const nn::Tensor<float>& from = *src[k].value;
+      if (d.shape() == from.shape()) {
+        d.assign(from);
+      } else {
+        // A score-only model starting one with an object-count output: the last layer's score
+        // row (the leading rows) is copied, the count row keeps its fresh initialisation.
+        if (k + 2 < dst.size() || c.outputs != 1 || d.dim(0) != 2 || from.dim(0) != 1)
+          throw InvalidArgument("--init " + o.init + ": tensor " + dst[k].name + " has shape " + from.shape().str() +
+                                ", this model needs " + d.shape().str());
+        std::copy(from.begin(), from.end(), d.begin());
+      }
+    }
     auto dbuf = net.buffers();
     auto sbuf = start.buffers();
     for (std::size_t k = 0; k < dbuf.size(); ++k) dbuf[k].value->assign(*sbuf[k].value);
@@ -232,6 +251,7 @@ int train(const Options& o, const std::string& command_line) {
                             {"scale_jitter", o.scale_jitter},
                             {"judged_scale", o.judged_scale},
                             {"whole_object_seg", o.whole_object_seg && o.judged_scale && o.metric == "seg"},
+                            {"count_objects", o.count_objects},
                             {"part", o.part},
                             {"target_diameter", diameter},
                             {"data", o.data},
@@ -355,6 +375,11 @@ qanet::cli::RegisterCommand registration{
                      "With a judged scale and SEG: the target of a patch is the mean Jaccard of its GT objects, each "
                      "measured whole and weighted by its share inside the patch (true, the default), not the patch's "
                      "own SEG, which judges cells cut by the patch edge by their slivers and so scores frames too low");
+      app.add_option("--count-objects", o->count_objects,
+                     "Give the model a second output, the ground-truth objects each patch shows (counted by their "
+                     "visible shares), which scoring uses as the patch's weight instead of the mask's objects: SEG "
+                     "averages over the true objects, and masks that merge or miss cells or add specks miscount them "
+                     "(default false; needs --judged-scale true)");
       app.add_option("--part", o->part,
                      "Of --data in the images/ + masks/ layout, only the images of this part of the hash split "
                      "(train, calibration, test; default all); CTC sequences are taken whole")

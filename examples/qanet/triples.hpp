@@ -34,6 +34,7 @@ struct Triple {
   std::string folder;  // what per-folder pooling groups by: a result folder, or "SEQ (perturbed k)"
   double truth = NAN, predicted = NAN;
   Index gt_objects = 0, objects = 0;
+  double weight = 0;  // the frame's weight in a predicted sequence score (Assessment::weight_objects)
   double pooled_sum = 0;  // the per-object sum the pooled metric adds (SEG: sum of Jaccard)
   std::string error;
 
@@ -185,6 +186,7 @@ void evaluate_triple(const Assessor<Dim>& assessor, const AssessOptions& opt, co
     const auto a = assessor.assess(image.cview(), mask.cview(), opt);
     t.predicted = a.score;
     t.objects = a.objects;
+    t.weight = a.weight_objects;
   } catch (const UndefinedValue& e) {
     t.error = e.what();
   }

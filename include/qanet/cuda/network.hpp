@@ -63,7 +63,7 @@ class Network {
       head_.push_back(std::make_unique<Linear>(ctx, in, h));
       in = h;
     }
-    head_.push_back(std::make_unique<Linear>(ctx, in, 1));
+    head_.push_back(std::make_unique<Linear>(ctx, in, cfg_.outputs));
     for (std::size_t i = 0; i < cfg_.head.size(); ++i) relu_.push_back(std::make_unique<Relu>(ctx));
     for (int k = 0; k < blocks_per_stream; ++k) spine_concat_.push_back(std::make_unique<Concat>(ctx));
     for (std::size_t i = 0; i < streams_.size(); ++i) gaps_.push_back(std::make_unique<GlobalAvgPool<Dim>>(ctx));

@@ -22,11 +22,20 @@ struct ModelConfig {
   int dim = 2;
   // widths[0]: input channels of a stream (1; 2 for naive), widths[1..4]: block outputs.
   std::vector<Index> widths{1, 16, 32, 64, 128};
-  std::vector<Index> head{128, 128};  // hidden fully connected sizes; an FC to 1 follows
+  std::vector<Index> head{128, 128};  // hidden fully connected sizes; an FC to `outputs` follows
+  // 1: the score. 2: the score and the number of ground-truth objects the patch shows (each
+  // counted by the share of its voxels inside, divided by object_count_unit), which scoring
+  // uses as the patch's weight: SEG averages over the true objects, and a mask that merges or
+  // misses cells, or adds specks, miscounts them.
+  Index outputs = 1;
   Index padding = 0;                  // 0 = valid (2D presets), 1 = same (3D presets)
   std::vector<Index> patch{128, 128}; // training patch, numpy order
   InputEncoding encoding = InputEncoding::trinary;
 };
+
+// The second output predicts (objects in view) / object_count_unit, so that both outputs of a
+// 128 px patch at 40 px cells lie near [0, 2] and weigh alike in the squared loss.
+inline constexpr double object_count_unit = 4.0;
 
 inline std::string to_string(Architecture a) {
   switch (a) {

@@ -3,7 +3,8 @@
 // (image_rib.{k}.conv.weight, ..., head.{i}.bias) and the architecture and preprocessing in
 // __metadata__ (all values strings; lists and the training summary as JSON text):
 //   format "qanet-model", format_version "1", architecture, preset, dim, widths, head,
-//   padding, patch, input_encoding, metric, normalisation, training.
+//   padding, patch, input_encoding, metric, normalisation, training; "outputs" only when it
+//   is not 1 (models with the object-count output), so older readers refuse those files.
 // Loading rebuilds the network from the metadata and requires exactly the expected tensors
 // with exactly the expected shapes.
 
@@ -28,7 +29,7 @@ namespace detail {
 
 inline std::map<std::string, std::string> model_metadata(const ModelInfo& info) {
   const ModelConfig& c = info.config;
-  return {{"format", "qanet-model"},
+  std::map<std::string, std::string> m{{"format", "qanet-model"},
           {"format_version", "1"},
           {"architecture", to_string(c.architecture)},
           {"preset", c.preset},
@@ -41,6 +42,8 @@ inline std::map<std::string, std::string> model_metadata(const ModelInfo& info) 
           {"metric", info.metric},
           {"normalisation", info.normalisation},
           {"training", info.training.dump()}};
+  if (c.outputs != 1) m["outputs"] = std::to_string(c.outputs);
+  return m;
 }
 
 inline ModelInfo model_info_from_metadata(const std::map<std::string, std::string>& m, const std::string& what) {
@@ -62,6 +65,7 @@ inline ModelInfo model_info_from_metadata(const std::map<std::string, std::strin
     c.padding = std::stoll(get("padding"));
     c.patch = nlohmann::json::parse(get("patch")).get<std::vector<Index>>();
     c.encoding = parse_encoding(get("input_encoding"));
+    if (const auto it = m.find("outputs"); it != m.end()) c.outputs = std::stoll(it->second);
     info.metric = get("metric");
     info.normalisation = get("normalisation");
     info.training = nlohmann::json::parse(get("training"));

@@ -5,10 +5,10 @@
 // for the segmentation rib; the spine's block 0 takes concat(image, seg) and block k > 0
 // concat(spine_{k-1}, image_rib_{k-1}, seg_rib_{k-1}); after block 3 each stream is globally
 // average-pooled and the features [image_rib, spine, seg_rib] go through FC -> ReLU -> FC ->
-// ReLU -> FC 1. Siamese: image and seg ribs only, features [image_rib, seg_rib]. Naive: one
+// ReLU -> FC to cfg.outputs (1: the score; 2: and the objects in view, config.hpp). Siamese: image and seg ribs only, features [image_rib, seg_rib]. Naive: one
 // stream "stream" on concat(image, seg).
 //
-// forward(image, seg, mode) -> [N, 1] predictions; image and seg are [N, 1, spatial...].
+// forward(image, seg, mode) -> [N, outputs] predictions; image and seg are [N, 1, spatial...].
 // backward(dy) adds every parameter gradient and, when input gradients are enabled (the
 // default), fills image_grad() and seg_grad(). Buffers are reused between steps.
 
@@ -38,6 +38,7 @@ class Network {
     if (cfg.dim != Dim)
       throw InvalidArgument("Network: config has dim " + std::to_string(cfg.dim) + ", network is " + std::to_string(Dim) + "D");
     if (cfg.widths.size() != 5) throw InvalidArgument("Network: widths must have 5 entries");
+    if (cfg.outputs != 1 && cfg.outputs != 2) throw InvalidArgument("Network: outputs must be 1 or 2");
     for (Index w : cfg.widths)
       if (w < 1) throw InvalidArgument("Network: widths must be positive");
     const auto& w = cfg.widths;
@@ -78,7 +79,7 @@ class Network {
       head_.emplace_back(in, h);
       in = h;
     }
-    head_.emplace_back(in, 1);
+    head_.emplace_back(in, cfg.outputs);
     relu_.resize(cfg.head.size());
     spine_concat_.resize(blocks_per_stream);
     gaps_.resize(streams_.size());
@@ -216,7 +217,7 @@ class Network {
     return maps_;
   }
 
-  // The fully connected head on pooled features [N, feature_count()] -> [N, 1].
+  // The fully connected head on pooled features [N, feature_count()] -> [N, outputs].
   const Tensor<T>& head(const Tensor<T>& features, Mode mode) {
     if (features.rank() != 2 || features.dim(1) != feature_count())
       throw InvalidArgument("Network: head expects [N, " + std::to_string(feature_count()) + "] features, got " +

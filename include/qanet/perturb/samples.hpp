@@ -42,6 +42,9 @@ struct TrainingSample {
   // With SampleOptions::whole_object_seg: the SEG target of the patch from whole objects (each
   // visible GT object's Jaccard on the context window, weighted by its share inside the patch).
   std::optional<double> whole_object_seg;
+  // With SampleOptions::count_objects: the GT objects the patch shows, each counted by the share
+  // of its voxels inside the patch (the weight scoring should give the patch).
+  std::optional<double> objects_in_view;
   PerturbRecord record;
   double zoom = 1.0;        // the patch is a window of its source resampled by this factor
   std::uint64_t index = 0;
@@ -82,12 +85,33 @@ struct SampleOptions {
   // default tiling), while the visible-share-weighted mean of whole-object Jaccards averages back
   // to the frame's SEG (within 0.004 there).
   bool whole_object_seg = false;
+  // With a judged scale, also give each sample its GT objects in view (TrainingSample::
+  // objects_in_view), the target of a model's object-count output.
+  bool count_objects = false;
 
   static Shape<Dim> default_patch() {
     if constexpr (Dim == 2) return Shape<2>(256, 256);
     else return Shape<3>(32, 128, 128);
   }
 };
+
+// The share of each ground-truth object's voxels that the window at `origin` of `window` holds,
+// for the objects it shows.
+template <int Dim>
+std::unordered_map<Label, double> visible_shares(const LabelImage<Dim>& gt, const std::array<Index, Dim>& origin,
+                                                 const Shape<Dim>& window) {
+  std::unordered_map<Label, Index> inside, size;
+  for (Index i = 0; i < window.size(); ++i) {
+    auto p = window.coords(i);
+    for (int a = 0; a < Dim; ++a) p[a] += origin[a];
+    if (const Label v = gt.at(p)) ++inside[v];
+  }
+  for (Label v : gt)
+    if (v && inside.count(v)) ++size[v];
+  std::unordered_map<Label, double> share;
+  for (const auto& [v, n] : inside) share[v] = static_cast<double>(n) / static_cast<double>(size.at(v));
+  return share;
+}
 
 // The SEG of the ground-truth objects that the window at `origin` of `window` shows, each
 // object's Jaccard (SEG's match rule) measured on the whole of `gt` and `mask`, and weighted by
@@ -96,20 +120,23 @@ struct SampleOptions {
 template <int Dim>
 double visible_share_seg(const LabelImage<Dim>& gt, const LabelImage<Dim>& mask, const std::array<Index, Dim>& origin,
                          const Shape<Dim>& window) {
-  std::unordered_map<Label, Index> inside;
-  for (Index i = 0; i < window.size(); ++i) {
-    auto p = window.coords(i);
-    for (int a = 0; a < Dim; ++a) p[a] += origin[a];
-    if (const Label v = gt.at(p)) ++inside[v];
-  }
+  const auto shares = visible_shares<Dim>(gt, origin, window);
   double sum = 0, weight = 0;
   for (const auto& m : match_objects(gt.cview(), mask.cview()).objects) {
-    const auto it = inside.find(m.gt_label);
-    if (it == inside.end()) continue;
-    const double share = static_cast<double>(it->second) / static_cast<double>(m.gt_size);
-    sum += share * m.jaccard, weight += share;
+    const auto it = shares.find(m.gt_label);
+    if (it == shares.end()) continue;
+    sum += it->second * m.jaccard, weight += it->second;
   }
   return weight > 0 ? sum / weight : 0.0;
+}
+
+// The ground-truth objects the window shows, each counted by its visible share
+// (SampleOptions::count_objects).
+template <int Dim>
+double visible_objects(const LabelImage<Dim>& gt, const std::array<Index, Dim>& origin, const Shape<Dim>& window) {
+  double n = 0;
+  for (const auto& [v, share] : visible_shares<Dim>(gt, origin, window)) n += share;
+  return n;
 }
 
 template <int Dim>
@@ -221,6 +248,8 @@ class SampleGenerator {
       throw InvalidArgument("SampleGenerator: scale_jitter must lie in [1, 4]");
     if (!(opt_.context >= 1.0 && opt_.context <= 4.0))
       throw InvalidArgument("SampleGenerator: context must lie in [1, 4]");
+    if (opt_.count_objects && !opt_.judged_diameter)
+      throw InvalidArgument("SampleGenerator: count_objects needs a judged scale (judged_diameter)");
     opt_.perturb.validate();
   }
 
@@ -321,6 +350,7 @@ class SampleGenerator {
     const Shape<Dim> win = zoomed_window(full, opt_.patch, zoom);
     const auto o = window_around(full, win, anchor, rng);
     if (opt_.whole_object_seg) s.whole_object_seg = visible_share_seg<Dim>(s.gt, s.mask, o, win);
+    if (opt_.count_objects) s.objects_in_view = visible_objects<Dim>(s.gt, o, win);
     s.zoom = zoom;
     s.image = to_patch(cut(s.image, o, win));
     s.gt = relabel_compact(to_patch(cut(s.gt, o, win)));

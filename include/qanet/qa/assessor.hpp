@@ -2,7 +2,8 @@
 // The user-facing assessor (SPEC §9): load a model once, then assess(image, labels) predicts
 // the quality score of the labels without ground truth. The image is rescaled so that objects
 // have the diameter the model was trained at, cut into patches of the training size (or taken
-// whole), and the patch scores are combined weighted by the number of objects in each patch.
+// whole), and the patch scores are combined weighted by the number of objects in each patch
+// (the mask's, or for models with an object-count output the ground-truth objects it predicts).
 // assess() is const and safe to call from several threads on one Assessor: every call borrows
 // its own network (activation buffers) from a pool.
 
@@ -57,13 +58,18 @@ struct PatchScore {
   std::array<Index, Dim> size{};
   double score = 0;
   Index objects = 0;  // objects of the mask visible in the patch
-  double weight = 0;  // its weight: `objects`, or their visible fractions (AssessOptions)
+  double weight = 0;  // its weight: `objects`, or their visible fractions (AssessOptions), or for
+                      // models with an object-count output the predicted GT objects in view
 };
 
 template <int Dim>
 struct Assessment {
   double score = 0;            // weighted mean of the patch scores (PatchScore::weight)
   Index objects = 0;           // objects in the mask
+  // The frame's weight in a sequence score: `objects`, or for models with an object-count
+  // output the ground-truth objects the model finds in the patches that show the mask (a
+  // mask that merges touching cells holds fewer objects than the truth, one with specks more).
+  double weight_objects = 0;
   double scale = 1;            // resampling factor used (in-plane)
   Index trunk_passes = 0;      // bands run through the shared trunk (0: patch by patch)
   std::vector<PatchScore<Dim>> patches;
@@ -157,6 +163,7 @@ class Assessor {
       std::array<Index, Dim> origin;
       Index objects;
       double weight;
+      double shares;  // the mask objects' visible fractions, summed
     };
     std::vector<Job> jobs;
     std::unordered_map<Label, Index> volume;
@@ -165,12 +172,17 @@ class Assessor {
     for (const auto& t : tiles) {
       const auto inside = voxels_in_box(lab, t.origin, patch);
       if (inside.empty()) continue;  // nothing to assess there; weight 0
-      double w = 0;
-      for (const auto& [label, n] : inside)
-        w += opt.fractional_weights ? static_cast<double>(n) / static_cast<double>(volume.at(label)) : 1.0;
-      jobs.push_back({t.origin, static_cast<Index>(inside.size()), w});
+      double shares = 0;
+      for (const auto& [label, n] : inside) shares += static_cast<double>(n) / static_cast<double>(volume.at(label));
+      const double w = opt.fractional_weights ? shares : static_cast<double>(inside.size());
+      jobs.push_back({t.origin, static_cast<Index>(inside.size()), w, shares});
     }
-    auto record = [&](const Job& j, double raw) {
+    // Models with an object-count output weigh each patch by the GT objects it predicts there
+    // (floored so that a frame whose every patch is predicted empty keeps a defined score).
+    const Index outputs = info_.config.outputs;
+    double mask_shares = 0, counted = 0;
+    auto record = [&](const Job& j, const float* y) {
+      const double raw = static_cast<double>(y[0]);
       PatchScore<Dim> ps;
       for (int a = 0; a < Dim; ++a) {
         const double f = factor[a];
@@ -180,6 +192,11 @@ class Assessor {
       ps.score = clamp_score(opt.calibrated ? calibration_(raw) : raw);
       ps.objects = j.objects;
       ps.weight = j.weight;
+      if (outputs == 2) {
+        if (!std::isfinite(y[1])) throw Error("assess: the model produced a non-finite object count (corrupt model?)");
+        ps.weight = std::max(1e-3, static_cast<double>(y[1]) * nn::object_count_unit);
+      }
+      mask_shares += j.shares, counted += ps.weight;
       out.patches.push_back(ps);
     };
 
@@ -219,7 +236,7 @@ class Assessor {
           for (const nn::Tensor<float>* m : maps) f = window_means(*m, at, window, f);
         }
         const auto& y = net.head(features, nn::Mode::infer);
-        for (std::size_t j = j0; j < j1; ++j) record(jobs[j], static_cast<double>(y[static_cast<Index>(j - j0)]));
+        for (std::size_t j = j0; j < j1; ++j) record(jobs[j], y.data() + static_cast<Index>(j - j0) * outputs);
       }
     } else {
       const Index batch = std::max<Index>(1, opt.batch);
@@ -237,7 +254,7 @@ class Assessor {
           std::copy_n(pe.data(), n, xs.data() + b * n);
         }
         const auto& y = net.forward(xi, xs, nn::Mode::infer);
-        for (std::size_t j = j0; j < j1; ++j) record(jobs[j], static_cast<double>(y[static_cast<Index>(j - j0)]));
+        for (std::size_t j = j0; j < j1; ++j) record(jobs[j], y.data() + static_cast<Index>(j - j0) * outputs);
       }
     }
     double wsum = 0, s = 0;
@@ -245,6 +262,11 @@ class Assessor {
     if (!(wsum > 0))  // objects lost by shrinking (e.g. a tiny --scale): nothing was assessed
       throw UndefinedValue("assess: no object of the mask is left after rescaling by " + std::to_string(out.scale));
     out.score = s / wsum;
+    // Every mask object's visible fractions sum to the number of patches covering it, so the
+    // count output's sum over the same patches, divided by that coverage, counts the GT objects.
+    out.weight_objects = outputs == 2 && mask_shares > 0
+                             ? counted * static_cast<double>(out.objects) / mask_shares
+                             : static_cast<double>(out.objects);
     return out;
   }
 

@@ -51,37 +51,45 @@ struct TrainProgress {
   bool improved = false;     // this validation is the best so far
 };
 
-// A fixed validation set, encoded once.
+// A fixed validation set, encoded once. target is [n, outputs]: the score, then (models with
+// an object-count output) the GT objects in view / nn::object_count_unit.
 struct ValidationSet {
   nn::Tensor<float> image, seg, target;
-  Index size() const { return target.numel(); }
+  Index size() const { return target.rank() ? target.dim(0) : 0; }
 };
 
+// The targets of one sample for a network of `outputs` outputs.
+inline void set_targets(nn::Tensor<float>& target, Index i, Index outputs, double score, double objects) {
+  target[i * outputs] = static_cast<float>(score);
+  if (outputs == 2) target[i * outputs + 1] = static_cast<float>(objects / nn::object_count_unit);
+}
+
 template <int Dim>
-ValidationSet make_validation_set(const TrainingData<Dim>& data, std::uint64_t seed, Index n, nn::InputEncoding enc) {
+ValidationSet make_validation_set(const TrainingData<Dim>& data, std::uint64_t seed, Index n, nn::InputEncoding enc,
+                                  Index outputs = 1) {
   ValidationSet v;
   const Shape<Dim> p = data.options().patch;
   std::array<Index, Dim> sp;
   for (int a = 0; a < Dim; ++a) sp[a] = p[a];
   v.image.reshape(nn::activation_shape<Dim>(n, 1, sp));
   v.seg.reshape(v.image.shape());
-  v.target.reshape({n, 1});
+  v.target.reshape({n, outputs});
   parallel_for_each_index(n, 1, [&](Index i) {
-    double t = 0;
-    const auto s = data.sample(seed, static_cast<std::uint64_t>(i), &t);
+    double t = 0, objects = 0;
+    const auto s = data.sample(seed, static_cast<std::uint64_t>(i), &t, outputs == 2 ? &objects : nullptr);
     fill_network_inputs(v.image, v.seg, i, s.image.cview(), s.mask.cview(), enc, data.options().convention.normalisation);
-    v.target[i] = static_cast<float>(t);
+    set_targets(v.target, i, outputs, t, objects);
   });
   return v;
 }
 
-// The network's outputs (inference mode) for every sample of a validation set.
+// The network's score output (inference mode) for every sample of a validation set.
 template <int Dim>
 std::vector<double> predict(nn::Network<float, Dim>& net, const ValidationSet& v, Index chunk = 64) {
   std::vector<double> out;
   const Index n = v.size();
   out.reserve(static_cast<std::size_t>(n));
-  const Index per = v.image.numel() / std::max<Index>(n, 1);
+  const Index per = v.image.numel() / std::max<Index>(n, 1), k = net.config().outputs;
   nn::Tensor<float> image, seg;
   for (Index b = 0; b < n; b += chunk) {
     const Index m = std::min(chunk, n - b);
@@ -92,7 +100,7 @@ std::vector<double> predict(nn::Network<float, Dim>& net, const ValidationSet& v
     std::copy_n(v.image.data() + b * per, m * per, image.data());
     std::copy_n(v.seg.data() + b * per, m * per, seg.data());
     const auto& y = net.forward(image, seg, nn::Mode::infer);
-    for (Index i = 0; i < m; ++i) out.push_back(static_cast<double>(y[i]));
+    for (Index i = 0; i < m; ++i) out.push_back(static_cast<double>(y[i * k]));
   }
   return out;
 }
@@ -108,6 +116,8 @@ class Trainer {
       throw InvalidArgument("trainer: validate_every and log_every must be >= 1");
     if (opt_.warmup < 0) opt_.warmup = opt_.steps / 10;
     if (!(opt_.ema >= 0 && opt_.ema < 1)) throw InvalidArgument("trainer: ema must lie in [0, 1)");
+    if ((net.config().outputs == 2) != data.options().count_objects)
+      throw InvalidArgument("trainer: a network with an object-count output needs training data that counts objects, and only it");
     if (opt_.ema > 0) {
       for (const auto& p : net_.params()) average_.emplace_back(*p.value);
       for (const auto& b : net_.buffers()) average_.emplace_back(*b.value);
@@ -116,7 +126,7 @@ class Trainer {
     for (int a = 0; a < Dim; ++a) sp[a] = data.options().patch[a];
     image_.reshape(nn::activation_shape<Dim>(opt_.batch, 1, sp));
     seg_.reshape(image_.shape());
-    target_.reshape({opt_.batch, 1});
+    target_.reshape({opt_.batch, net.config().outputs});
     net_.set_need_input_grad(false);
   }
 
@@ -124,12 +134,15 @@ class Trainer {
   double best_val_mse() const { return best_; }
   const TrainerOptions& options() const { return opt_; }
 
-  // Mean squared error of the network (inference mode) on a validation set.
+  // Mean squared error of the network's score (inference mode) on a validation set (the
+  // object-count output of a model that has one is trained, not validated: models stay
+  // comparable by their scores).
   double validate(const ValidationSet& v) {
     const auto y = predict(net_, v);
+    const Index k = v.target.dim(1);
     double sum = 0;
     for (std::size_t i = 0; i < y.size(); ++i) {
-      const double d = y[i] - v.target[static_cast<Index>(i)];
+      const double d = y[i] - v.target[static_cast<Index>(i) * k];
       sum += d * d;
     }
     return sum / static_cast<double>(std::max<std::size_t>(y.size(), 1));
@@ -307,6 +320,7 @@ class Trainer {
     if (d.scale_jitter > 1) j["scale_jitter"] = d.scale_jitter;
     if (d.judged_scale) j["judged_scale"] = true;
     if (d.whole_object_seg) j["whole_object_seg"] = true;
+    if (d.count_objects) j["count_objects"] = true;
     if (d.convention.normalisation == Normalisation::per_image) j["normalisation"] = "per image";
     if (d.convention.scale != ScaleMeasure::object_median) j["scale_measure"] = scale_measure_name(d.convention.scale);
     return j.dump();
@@ -349,11 +363,12 @@ class Trainer {
   void load_batch(long s) {
     const std::uint64_t first = static_cast<std::uint64_t>(s) * static_cast<std::uint64_t>(opt_.batch);
     const auto enc = net_.config().encoding;
+    const Index k = net_.config().outputs;
     parallel_for_each_index(opt_.batch, 1, [&](Index i) {
-      double t = 0;
-      const auto smp = data_.sample(opt_.seed, first + static_cast<std::uint64_t>(i), &t);
+      double t = 0, objects = 0;
+      const auto smp = data_.sample(opt_.seed, first + static_cast<std::uint64_t>(i), &t, k == 2 ? &objects : nullptr);
       fill_network_inputs(image_, seg_, i, smp.image.cview(), smp.mask.cview(), enc, data_.options().convention.normalisation);
-      target_[i] = static_cast<float>(t);
+      set_targets(target_, i, k, t, objects);
     });
   }
 

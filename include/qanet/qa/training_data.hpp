@@ -117,6 +117,9 @@ struct TrainingDataOptions {
   // With a judged scale and the SEG metric: the target is the SEG of whole objects
   // (SampleOptions::whole_object_seg), so that patch scores average to the frame's SEG.
   bool whole_object_seg = false;
+  // Also give every sample its ground-truth objects in view (SampleOptions::count_objects), the
+  // target of the second output of models with nn::ModelConfig::outputs = 2. Needs judged_scale.
+  bool count_objects = false;
   InputConvention convention;  // scale measure and normalisation (stored in the model file)
 };
 
@@ -134,6 +137,9 @@ class TrainingData {
     so_.clean_probability = opt_.clean_probability;
     so_.scale_jitter = opt_.scale_jitter;
     so_.whole_object_seg = opt_.whole_object_seg && opt_.metric == "seg";
+    so_.count_objects = opt_.count_objects;
+    if (opt_.count_objects && !(opt_.judged_scale && opt_.target_diameter > 0))
+      throw InvalidArgument("training data: counting the objects in view needs a judged scale and a target diameter");
     if (opt_.judged_scale && opt_.target_diameter > 0)
       so_.judged_diameter = [m = opt_.convention.scale](const ImageView<const float, Dim>& image, const LabelView<Dim>& labels) {
         return measured_diameter(image, labels, m);
@@ -165,14 +171,19 @@ class TrainingData {
   const TrainingDataOptions<Dim>& options() const { return opt_; }
 
   // Sample `index` of stream `seed` with a defined target (indices whose metric is undefined,
-  // e.g. a distance with no matched pair, are replaced by draws from a side stream).
-  TrainingSample<Dim> sample(std::uint64_t seed, std::uint64_t index, double* target) const {
+  // e.g. a distance with no matched pair, are replaced by draws from a side stream). With
+  // count_objects, `objects` (when given) receives the GT objects in view.
+  TrainingSample<Dim> sample(std::uint64_t seed, std::uint64_t index, double* target, double* objects = nullptr) const {
     for (std::uint64_t attempt = 0;; ++attempt) {
       const std::uint64_t i = attempt == 0 ? index : mix64(index ^ (attempt << 48));
       TrainingSample<Dim> s = raw_sample(seed, i);
       const auto v = s.whole_object_seg ? s.whole_object_seg : metric_value(s.scores, opt_.metric);
       if (v && std::isfinite(*v)) {
         *target = *v;
+        if (objects) {
+          if (!s.objects_in_view) throw InvalidArgument("training data: objects in view asked for but not counted");
+          *objects = *s.objects_in_view;
+        }
         return s;
       }
       if (attempt > 1000) throw Error("training data: no sample with a defined " + opt_.metric);

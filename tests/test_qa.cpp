@@ -537,6 +537,35 @@ TEST_CASE("Assessor: a model's recalibration maps every patch score; malformed o
   CHECK_THROWS_WITH_AS(Assessor<2>(dir / "bad.safetensors"), doctest::Contains("calibration"), IoError);
 }
 
+TEST_CASE("Assessor: intervals from the calibration residuals in the model file") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "m.safetensors");
+  nn::ModelInfo info;
+  auto net = nn::load_model<float, 2>(dir / "m.safetensors", &info);
+  // Nine residuals, stored unsorted: at 80% the ceil(10 * 0.8) = 8th smallest (0.4), at 90% the
+  // 9th (0.45), at 95% none (the whole range).
+  info.training["calibration"] = {{"intercept", 0.0}, {"slope", 1.0},
+                                  {"residuals", {0.45, 0.05, 0.4, 0.1, 0.35, 0.15, 0.3, 0.2, 0.25}}};
+  nn::save_model(dir / "r.safetensors", net, info);
+  const Assessor<2> plain(dir / "m.safetensors"), with(dir / "r.safetensors");
+  CHECK_FALSE(plain.has_intervals());
+  CHECK_FALSE(plain.interval(0.5, 0.9).has_value());
+  REQUIRE(with.has_intervals());
+  const auto i80 = with.interval(0.5, 0.8), i90 = with.interval(0.7, 0.9), i95 = with.interval(0.7, 0.95);
+  REQUIRE(i80);
+  CHECK(i80->low == doctest::Approx(0.1));
+  CHECK(i80->high == doctest::Approx(0.9));
+  CHECK(i90->low == doctest::Approx(0.25));
+  CHECK(i90->high == 1.0);  // within SEG's range
+  CHECK(i95->low == 0.0);
+  CHECK(i95->high == 1.0);
+  for (const json bad : {json{0.1, -0.2}, json{0.1, "x"}, json(0.3)}) {
+    info.training["calibration"]["residuals"] = bad;
+    nn::save_model(dir / "bad.safetensors", net, info);
+    CHECK_THROWS_WITH_AS(Assessor<2>(dir / "bad.safetensors"), doctest::Contains("residuals"), IoError);
+  }
+}
+
 TEST_CASE("Assessor: rescaling by the measured object diameter, patches mapped back to the caller's image") {
   TempDir dir;
   // Discs of radii 5 to 8 (median equivalent diameter about 13 px) scored by a model trained
@@ -1582,6 +1611,61 @@ TEST_CASE("qanet calibrate stores the least-squares line of true on raw scores; 
   REQUIRE_MESSAGE(r.status == 0, r.out);
   CHECK(nn::read_model_info(again).training["calibration"]["slope"].get<double>() ==
         doctest::Approx(slope).epsilon(1e-6));
+  // Interval residuals, by brute force: each frame under the line (normal equations) of the
+  // frames of the other folds, five folds by image name, the prediction clamped to [0, 1].
+  {
+    std::vector<double> xs, ys;
+    std::vector<std::uint64_t> folds;
+    for (const auto& s : j["samples"]) {
+      xs.push_back(s["predicted"].get<double>()), ys.push_back(s["true"].get<double>());
+      const std::string mask = fs::path(s["result"].get<std::string>()).filename().string();  // maskTTT.tif
+      folds.push_back(stable_hash("01/t" + mask.substr(4)) % 5);
+    }
+    std::vector<double> expected;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      double m = 0, mx = 0, my = 0, mxx = 0, mxy = 0;
+      for (std::size_t k = 0; k < xs.size(); ++k)
+        if (folds[k] != folds[i]) m += 1, mx += xs[k], my += ys[k], mxx += xs[k] * xs[k], mxy += xs[k] * ys[k];
+      if (m == 0) break;  // one fold only: no residuals
+      const double b = (m * mxy - mx * my) / (m * mxx - mx * mx), a = (my - b * mx) / m;
+      expected.push_back(std::abs(ys[i] - std::clamp(a + b * xs[i], 0.0, 1.0)));
+    }
+    std::sort(expected.begin(), expected.end());
+    if (expected.size() == xs.size()) {
+      REQUIRE(c.contains("residuals"));
+      REQUIRE(c["residuals"].size() == 9);
+      for (std::size_t i = 0; i < 9; ++i) CHECK(c["residuals"][i].get<double>() == doctest::Approx(expected[i]).epsilon(1e-5));
+      // qanet score: the 90% interval is [s - q, s + q] within [0, 1], q the 9th smallest of 9
+      // residuals (ceil(10 * 0.9) = 9); at 95% too few residuals: the whole range.
+      r = qanet_cli("score --json --model " + q(cal) + " --images " + q(dir / "sim" / "01") + " --masks " +
+                    q(dir / "sim" / "01_RES_p1"));
+      REQUIRE_MESSAGE(r.status == 0, r.out);
+      const json sj = json::parse(r.out);
+      CHECK(sj["coverage"].get<double>() == 0.9);
+      for (const auto& f : sj["frames"]) {
+        const double sc = f["score"].get<double>();
+        CHECK(f["interval"][0].get<double>() == doctest::Approx(std::max(0.0, sc - expected[8])).epsilon(1e-5));
+        CHECK(f["interval"][1].get<double>() == doctest::Approx(std::min(1.0, sc + expected[8])).epsilon(1e-5));
+      }
+      r = qanet_cli("score --coverage 0.95 --model " + q(cal) + " --images " + q(dir / "sim" / "01") + " --masks " +
+                    q(dir / "sim" / "01_RES_p1"));
+      REQUIRE_MESSAGE(r.status == 0, r.out);
+      CHECK(r.out.find("[0.0000, 1.0000]") != std::string::npos);
+      // qanet evaluate reports how often the intervals hold the truth.
+      r = qanet_cli("evaluate --json --model " + q(cal) + " --data " + q(dir / "sim") + " 2>/dev/null");
+      REQUIRE_MESSAGE(r.status == 0, r.out);
+      const json ev = json::parse(r.out);
+      std::size_t held = 0;
+      for (const auto& s : ev["samples"]) {
+        const double p = s["predicted"].get<double>(), t = s["true"].get<double>();
+        held += std::max(0.0, p - expected[8]) <= t && t <= std::min(1.0, p + expected[8]);
+      }
+      CHECK(ev["intervals"]["frames"]["n"] == 9);
+      CHECK(ev["intervals"]["frames"]["covered"].get<double>() == doctest::Approx(held / 9.0));
+    } else {
+      CHECK_FALSE(c.contains("residuals"));
+    }
+  }
   // The calibrated model's frame scores: the weighted mean of the mapped patch scores, each
   // clamped to [0, 1], so the mapped raw frame score wherever no patch reaches a bound.
   r = qanet_cli("evaluate --json --model " + q(cal) + " --data " + q(dir / "sim") + " 2>/dev/null");

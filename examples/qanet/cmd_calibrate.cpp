@@ -3,8 +3,11 @@
 // shrinks its predictions towards the mean where it is unsure (low scores come out too high,
 // high ones too low); the least-squares line true ~ intercept + slope * raw undoes that. The
 // Assessor applies it to every patch score. Fit it on data never used to test the model.
+// It also stores the residuals that conformal intervals of scores need (qa/interval.hpp).
 #include <cstdio>
+#include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,18 @@ int run_dim(const Options& o, const fs::path& model) {
   if (!(fit.slope > 0))
     throw qanet::UndefinedValue("the model's output does not rise with the true score on these frames (slope " +
                                 std::to_string(fit.slope) + "); nothing written");
+  // Interval residuals (qa/interval.hpp), five folds by image: the perturbed copies and error
+  // modes of one image stay in one fold.
+  std::vector<int> fold;
+  for (const auto& t : triples)
+    fold.push_back(static_cast<int>(
+        qanet::stable_hash((t.image.parent_path().filename() / t.image.filename()).string()) % 5));
+  std::optional<qanet::ConformalResiduals> residuals;
+  try {
+    residuals = qanet::cross_fitted_residuals(pred, truth, fold, [&](double v) { return assessor.clamp_score(v); });
+  } catch (const qanet::InvalidArgument& e) {
+    std::fprintf(stderr, "qanet calibrate: no interval residuals stored (%s)\n", e.what());
+  }
   qanet::nn::ModelInfo info;
   auto net = qanet::nn::load_model<float, Dim>(model, &info);
   if (!info.training.is_object()) info.training = nlohmann::json::object();
@@ -49,6 +64,12 @@ int run_dim(const Options& o, const fs::path& model) {
                                   {"frames", triples.size()},
                                   {"data", o.sources.describe()},
                                   {"command", qanet::cli::invocation()}};
+  if (residuals) {
+    nlohmann::json r = nlohmann::json::array();
+    for (const double v : residuals->sorted) r.push_back(std::round(v * 1e6) / 1e6);  // 1e-6 is plenty
+    info.training["calibration"]["residuals"] = r;
+    info.training["calibration"]["residuals_method"] = "absolute, 5-fold cross-fitted, folds by image";
+  }
   qanet::nn::save_model(o.out, net, info);
 
   std::vector<double> mapped;
@@ -58,6 +79,11 @@ int run_dim(const Options& o, const fs::path& model) {
   std::printf("  raw:        %s\n", qanet::cli::stats_line(qanet::cli::stats_json(pred, truth)).c_str());
   std::printf("  calibrated: %s (same frames, whole-frame map; check on other frames with qanet evaluate)\n",
               qanet::cli::stats_line(qanet::cli::stats_json(mapped, truth)).c_str());
+  if (residuals)
+    std::printf("  intervals:  half-width %.3f at 80%%, %.3f at 90%%, %.3f at 95%% coverage (%zu cross-fitted residuals; "
+                "qanet score prints them)\n",
+                residuals->half_width(0.8), residuals->half_width(0.9), residuals->half_width(0.95),
+                residuals->sorted.size());
   return 0;
 }
 

@@ -3,8 +3,10 @@
 // --perturbations K` writes), or perturbed copies of any annotated frames (--gt). Prints the
 // paper's Table 1 statistics over frames, and per result folder the predicted against the true
 // pooled score.
+#include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,20 @@ struct Options {
   qanet::cli::TripleSources sources;
   std::string model, plots;
   bool json = false;
+  double coverage = 0.9;
+};
+
+// How often the conformal intervals of a model calibrated with residuals hold the truth.
+struct CoverageCount {
+  std::size_t covered = 0, n = 0;
+  double width = 0;
+  void add(const std::optional<qanet::ScoreInterval>& i, double truth) {
+    if (!i) return;
+    covered += i->contains(truth), ++n, width += i->width();
+  }
+  json to_json() const {
+    return {{"n", n}, {"covered", n ? double(covered) / double(n) : NAN}, {"mean_width", n ? width / double(n) : NAN}};
+  }
 };
 
 template <int Dim>
@@ -46,6 +62,8 @@ int run_dim(const Options& o, const fs::path& model) {
   // sequence score (object-weighted mean over frames).
   out["folders"] = json::array();
   double worst = 0;
+  CoverageCount frame_cover, folder_cover;
+  for (const auto& t : triples) frame_cover.add(assessor.interval(t.predicted, o.coverage), t.truth);
   for (const auto& [folder, v] : folders) {
     double tsum = 0, tn = 0, psum = 0, pn = 0;
     for (const auto* t : v) {
@@ -54,10 +72,13 @@ int run_dim(const Options& o, const fs::path& model) {
     }
     const double tv = tsum / tn, pv = psum / pn;
     worst = std::max(worst, std::abs(pv - tv));
+    folder_cover.add(assessor.interval(pv, o.coverage), tv);
     out["folders"].push_back({{"result", folder}, {"frames", v.size()}, {"true", tv}, {"predicted", pv},
                               {"error", pv - tv}});
   }
   out["worst_folder_error"] = worst;
+  if (assessor.has_intervals())
+    out["intervals"] = {{"coverage", o.coverage}, {"frames", frame_cover.to_json()}, {"folders", folder_cover.to_json()}};
   out["samples"] = json::array();
   for (const auto& t : triples)
     out["samples"].push_back({{"result", t.name()}, {"true", t.truth}, {"predicted", t.predicted}});
@@ -72,6 +93,11 @@ int run_dim(const Options& o, const fs::path& model) {
     for (const auto& f : out["folders"])
       std::printf("  %-50s %7zu %9.4f %9.4f %+8.4f\n", f["result"].get<std::string>().c_str(), f["frames"].get<std::size_t>(),
                   f["true"].get<double>(), f["predicted"].get<double>(), f["error"].get<double>());
+    if (assessor.has_intervals())
+      std::printf("%g%% intervals hold the truth for %.1f%% of %zu frames (mean width %.3f) and %.1f%% of %zu folders\n",
+                  100 * o.coverage, 100.0 * double(frame_cover.covered) / double(frame_cover.n), frame_cover.n,
+                  frame_cover.width / double(frame_cover.n),
+                  100.0 * double(folder_cover.covered) / double(folder_cover.n), folder_cover.n);
     if (!o.plots.empty()) std::printf("plots: %s/scatter.svg, %s/hit_rate.svg\n", o.plots.c_str(), o.plots.c_str());
   }
   return 0;
@@ -89,6 +115,9 @@ qanet::cli::RegisterCommand registration{
       o->sources.add_options(app);
       app.add_option("--model", o->model, "Model file (default: $QANET_MODEL or the bundled model)");
       app.add_option("--plots", o->plots, "Write scatter.svg and hit_rate.svg into this folder");
+      app.add_option("--coverage", o->coverage,
+                     "Coverage of the score intervals checked, for models calibrated with residuals (default 0.9)")
+          ->check(CLI::Range(0.5, 0.999));
       app.add_flag("--json", o->json, "Print one JSON object");
       return [o] { return run(*o); };
     }};

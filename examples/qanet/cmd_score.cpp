@@ -26,6 +26,7 @@ struct Options {
   long patch = -1, stride = -1;
   double scale = 0, diameter = 0;
   double flag_below = NAN;
+  double coverage = 0.9;
 };
 
 struct FrameScore {
@@ -136,13 +137,29 @@ int run_dim(const Options& o, const fs::path& model_path) {
   if (wsum == 0) throw qanet::UndefinedValue("no mask in " + o.masks + " holds an object to score");
 
   const std::string metric = assessor.info().metric;
+  // Conformal intervals (qa/interval.hpp), for models calibrated with residuals. A sequence
+  // gets the frames' half-width: pooling does not shrink the systematic part of a model's error.
+  auto interval = [&](double score) { return assessor.interval(score, o.coverage); };
+  auto interval_json = [&](double score) {
+    const auto i = interval(score);
+    return i ? json::array({i->low, i->high}) : json(nullptr);
+  };
+  auto interval_text = [&](double score) {
+    const auto i = interval(score);
+    if (!i) return std::string();
+    char b[64];
+    std::snprintf(b, sizeof b, " [%.4f, %.4f]", i->low, i->high);
+    return std::string(b);
+  };
   if (o.json) {
     json out;
     out["metric"] = metric;
     out["model"] = model_path.string();
+    if (assessor.has_intervals()) out["coverage"] = o.coverage;
     if (!folder) {
       const auto& f = frames.front();
       out["score"] = f.score();
+      if (assessor.has_intervals()) out["interval"] = interval_json(f.score());
       out["objects"] = f.objects();
       out["weight_objects"] = f.weight();  // its weight in a sequence
       out["image"] = f.image.string();
@@ -152,11 +169,13 @@ int run_dim(const Options& o, const fs::path& model_path) {
       out["trunk_passes"] = f.a2 ? f.a2->trunk_passes : f.a3->trunk_passes;  // 0: patch by patch
     } else {
       out["score"] = ssum / wsum;
+      if (assessor.has_intervals()) out["interval"] = interval_json(ssum / wsum);
       out["objects"] = objects;
       out["frames"] = json::array();
       for (const auto& f : frames) {
         json j = {{"frame", f.frame}, {"image", f.image.string()}, {"mask", f.mask.string()}};
         j["score"] = f.ok() ? json(f.score()) : json(nullptr);
+        if (f.ok() && assessor.has_intervals()) j["interval"] = interval_json(f.score());
         j["objects"] = f.objects();
         if (f.ok()) j["weight"] = f.weight();  // the frame's weight in the sequence score
         if (!f.ok()) j["error"] = f.error;
@@ -167,14 +186,21 @@ int run_dim(const Options& o, const fs::path& model_path) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
     std::printf("qanet score (predicted %s, model %s)\n", metric.c_str(), model_path.filename().c_str());
+    if (assessor.has_intervals())
+      std::printf("[low, high]: %g%% conformal interval of the true %s (qanet calibrate residuals)\n",
+                  100 * o.coverage, metric.c_str());
     if (folder) {
-      std::printf("%-7s %9s %8s  %s\n", "frame", metric.c_str(), "objects", "mask");
+      const int iw = assessor.has_intervals() ? 18 : 0;
+      std::printf("%-7s %9s %*s %8s  %s\n", "frame", metric.c_str(), iw, iw ? "[low, high]" : "", "objects", "mask");
       for (const auto& f : frames)
-        std::printf("%-7d %9s %8lld  %s\n", f.frame, f.ok() ? std::to_string(f.score()).substr(0, 6).c_str() : "-",
-                    static_cast<long long>(f.objects()), f.mask.c_str());
-      std::printf("sequence (object-weighted): %.4f over %lld objects\n", ssum / wsum, static_cast<long long>(objects));
+        std::printf("%-7d %9s %*s %8lld  %s\n", f.frame, f.ok() ? std::to_string(f.score()).substr(0, 6).c_str() : "-",
+                    iw, f.ok() ? interval_text(f.score()).c_str() : "", static_cast<long long>(f.objects()),
+                    f.mask.c_str());
+      std::printf("sequence (object-weighted): %.4f%s over %lld objects\n", ssum / wsum,
+                  interval_text(ssum / wsum).c_str(), static_cast<long long>(objects));
     } else {
-      std::printf("%s: %.4f (%lld objects, %zu patches)\n", frames.front().mask.c_str(), frames.front().score(),
+      std::printf("%s: %.4f%s (%lld objects, %zu patches)\n", frames.front().mask.c_str(), frames.front().score(),
+                  interval_text(frames.front().score()).c_str(),
                   static_cast<long long>(frames.front().objects()),
                   frames.front().a2 ? frames.front().a2->patches.size() : frames.front().a3->patches.size());
     }
@@ -224,6 +250,9 @@ qanet::cli::RegisterCommand registration{
                    "Weight patches by the number of objects they touch (default: by the visible share of each object)");
       app.add_option("--flag-below", o->flag_below, "List frames and patches of quality worse than this");
       app.add_option("--heatmap", o->heatmap, "Write per-patch quality overlays (PNG) into this folder");
+      app.add_option("--coverage", o->coverage,
+                     "Coverage of the score intervals of models calibrated with residuals (default 0.9)")
+          ->check(CLI::Range(0.5, 0.999));
       app.add_flag("--json", o->json, "Print one JSON object");
       return [o] { return run(*o); };
     }};

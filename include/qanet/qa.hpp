@@ -4,6 +4,7 @@
 #include "qanet/qa/assessor.hpp"
 #include "qanet/qa/datasets.hpp"
 #include "qanet/qa/inputs.hpp"
+#include "qanet/qa/interval.hpp"
 #include "qanet/qa/normalize.hpp"
 #include "qanet/qa/rescale.hpp"
 #include "qanet/qa/scale.hpp"

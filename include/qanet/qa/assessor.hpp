@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "qanet/metrics/regression.hpp"
 #include "qanet/nn/model_file.hpp"
 #include "qanet/qa/inputs.hpp"
+#include "qanet/qa/interval.hpp"
 #include "qanet/qa/tiling.hpp"
 
 namespace qanet {
@@ -94,6 +96,16 @@ class Assessor {
           !c["slope"].is_number() || !(c["slope"].template get<double>() > 0))
         throw IoError(path_.string() + ": malformed training.calibration (needs a number intercept and a slope > 0)");
       calibration_ = {c["intercept"].template get<double>(), c["slope"].template get<double>()};
+      if (c.contains("residuals")) {
+        const auto& r = c["residuals"];
+        if (!r.is_array()) throw IoError(path_.string() + ": malformed training.calibration.residuals (not a list)");
+        for (const auto& v : r) {
+          if (!v.is_number() || !std::isfinite(v.template get<double>()) || v.template get<double>() < 0)
+            throw IoError(path_.string() + ": malformed training.calibration.residuals (needs finite numbers >= 0)");
+          residuals_.sorted.push_back(v.template get<double>());
+        }
+        std::sort(residuals_.sorted.begin(), residuals_.sorted.end());
+      }
     }
     min_extent_ = proto_->min_input_extent();
     convention_ = InputConvention::of(info_);
@@ -104,6 +116,19 @@ class Assessor {
   double target_diameter() const { return target_diameter_; }
   // The recalibration applied to patch scores (identity for models without one).
   const LinearFit& calibration() const { return calibration_; }
+  // Whether the model file holds the calibration residuals that intervals need (qa/interval.hpp).
+  bool has_intervals() const { return !residuals_.sorted.empty(); }
+  const ConformalResiduals& residuals() const { return residuals_; }
+  // The conformal interval around a calibrated frame or sequence score at `coverage` (e.g. 0.9),
+  // within the metric's range; nullopt for models without residuals. Too few residuals for the
+  // coverage give the whole range.
+  std::optional<ScoreInterval> interval(double score, double coverage) const {
+    if (!has_intervals()) return std::nullopt;
+    const double q = residuals_.half_width(coverage);
+    const bool unit = higher_is_better();
+    if (!std::isfinite(q)) return ScoreInterval{0.0, unit ? 1.0 : std::numeric_limits<double>::infinity()};
+    return ScoreInterval{clamp_score(score - q), clamp_score(score + q)};
+  }
   const std::array<Index, Dim>& training_patch() const { return patch_; }
   // How this model's inputs are prepared (scale measure, normalisation), from its file.
   const InputConvention& convention() const { return convention_; }
@@ -380,6 +405,7 @@ class Assessor {
   nn::ModelInfo info_;
   double target_diameter_ = 0;
   LinearFit calibration_;
+  ConformalResiduals residuals_;
   InputConvention convention_;
   std::array<Index, Dim> patch_{};
   Index min_extent_ = 1;

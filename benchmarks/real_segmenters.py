@@ -401,7 +401,19 @@ def summary(folders):
             "frames": sum(len(f["true_frames"]) for f in folders), "frames_scored": len(fr),
             "frame_mae": float(np.mean([abs(p - t) for t, p in fr])) if fr else None,
             "frame_spearman": corr(*zip(*fr), "spearman") if len(fr) >= 3 else None,
-            "frame_pearson": corr(*zip(*fr), "pearson") if len(fr) >= 3 else None}
+            "frame_pearson": corr(*zip(*fr), "pearson") if len(fr) >= 3 else None,
+            **interval_summary(fs)}
+
+
+def interval_summary(fs):
+    """How often qanet's conformal intervals (models calibrated with residuals) hold the truth."""
+    fi = [(f["true"], f["interval"]) for f in fs if f.get("interval")]
+    ri = [(t, i) for f in fs for t, i in zip(f["true_frames"], f.get("frame_intervals") or []) if i]
+    if not fi:
+        return {}
+    held = lambda pairs: float(np.mean([lo <= t <= hi for t, (lo, hi) in pairs]))
+    return {"interval_folder_coverage": held(fi), "interval_frame_coverage": held(ri) if ri else None,
+            "interval_mean_width": float(np.mean([hi - lo for _, (lo, hi) in fi]))}
 
 
 def fmt(v, spec=".4f"):
@@ -447,6 +459,7 @@ def score_folder(a, ds, folder, make_mask, problems):
         if "not scored" in line or out is None:
             problems.append(f"{ds['name']}/{folder}: {line}")
     pred_frames, objects, predicted = [None] * len(frames), [0] * len(frames), None
+    interval, frame_intervals = None, [None] * len(frames)  # for models calibrated with residuals
     if out is not None:
         with open(os.path.join(ds["root"], folder, "score.json"), "w") as f:
             json.dump(out, f, indent=1)
@@ -454,12 +467,14 @@ def score_folder(a, ds, folder, make_mask, problems):
         pred_frames = [by_frame[t]["score"] for t in frames]
         objects = [by_frame[t]["objects"] for t in frames]
         predicted = out["score"]  # qanet's object-weighted mean over the frames it could score
+        interval = out.get("interval")
+        frame_intervals = [by_frame[t].get("interval") for t in frames]
         a.model_used = out["model"]
     elif rc != 0 and not err:
         problems.append(f"{ds['name']}/{folder}: qanet score exit {rc}")
     return {"dataset": ds["name"], "folder": folder, "frames": len(frames), "true": pooled, "predicted": predicted,
             "error": None if predicted is None else predicted - pooled, "true_frames": true_frames,
-            "pred_frames": pred_frames, "objects": objects}
+            "pred_frames": pred_frames, "objects": objects, "interval": interval, "frame_intervals": frame_intervals}
 
 
 def main():
@@ -509,13 +524,40 @@ def main():
         results[part].append(r)
         log(f"[{i + 1}/{len(jobs)}] {ds['name']}/{part}_{name}: true {r['true']:.4f} "
             f"predicted {fmt(r['predicted'])} ({time.time() - t0:.1f} s)")
+    table3 = compare_folders(a, datasets, results["A"]) if results["A"] else {}
     report = build_report(a, datasets, results, problems, time.time() - start)
+    report["part_c"] = table3
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     md = render(report)
     with open(os.path.join(a.out, "report.md"), "w") as f:
         f.write(md)
     print(md)
+
+
+def compare_folders(a, datasets, folders):
+    """The paper's Table 3 protocol on part A: `qanet compare` of each dataset's segmenter folders
+    (qanet's relative error against the cross-method baseline's, each segmenter judged by the others)."""
+    out = {}
+    for ds in datasets:
+        names = [r["folder"] for r in folders if r["dataset"] == ds["name"]]
+        if len(names) < 2:
+            continue
+        cmd = [a.qanet, "--threads", str(a.threads), "compare", "--json", "--images", os.path.join(ds["root"], "images"),
+               "--gt", os.path.join(ds["root"], "gt", "SEG"), "--results"]
+        cmd += [os.path.join(ds["root"], n, "masks") for n in names]
+        j, rc, err = run_json(cmd + (["--model", a.model] if a.model else []))
+        if j is None:
+            sys.exit(f"real_segmenters.py: qanet compare failed on {ds['name']} (exit {rc}): {err}")
+        rows = [{"folder": n, "true": r["true"], "predicted": r["predicted"], "baseline": r["baseline"],
+                 "qanet_relative_error": r["qanet_relative_error"],
+                 "baseline_relative_error": r["baseline_relative_error"]} for n, r in zip(names, j["results"])]
+        better = [r for r in rows if r["qanet_relative_error"] is not None and r["baseline_relative_error"] is not None
+                  and r["qanet_relative_error"] < r["baseline_relative_error"]]
+        out[ds["name"]] = {"folders": rows, "qanet_better": len(better),
+                           "mean_qanet_relative_error": j["mean_qanet_relative_error"],
+                           "mean_baseline_relative_error": j["mean_baseline_relative_error"]}
+    return out
 
 
 def build_report(a, datasets, results, problems, seconds):
@@ -568,6 +610,11 @@ def render(rep):
                        f"{fmt(v['folder_max_abs_error'])} | {fmt(v['folder_spearman'], '.3f')} | "
                        f"{fmt(v['folder_pearson'], '.3f')} | {v['frames_scored']}/{v['frames']} | "
                        f"{fmt(v['frame_mae'])} | {fmt(v['frame_spearman'], '.3f')} |")
+        for k, v in s.items():
+            if v.get("interval_folder_coverage") is not None:
+                out.append(f"\n{k}: the score intervals hold the true SEG for {100 * v['interval_folder_coverage']:.0f}% "
+                           f"of folders, {100 * (v['interval_frame_coverage'] or 0):.0f}% of frames "
+                           f"(folder interval width {v['interval_mean_width']:.3f})")
         return out
     if rep["part_a"]["folders"]:
         L += ["", "## Part A: real segmenters (true = pooled CTC SEG, predicted = qanet sequence score)", "",
@@ -589,6 +636,22 @@ def render(rep):
         for scope, v in fam.items():
             L.append(f"| {scope} | " + " | ".join(fmt(v[f]) for f in fams) + " |")
         L += [""] + summary_table(rep["part_b"]["summary"])
+    if rep.get("part_c"):
+        L += ["", "## Part C: the paper's Table 3 protocol on part A (`qanet compare`)", "",
+              "Relative error |estimate - true| / true of qanet's prediction and of the cross-method baseline "
+              "(the mean SEG of a segmenter measured against each other segmenter as the ground truth).", "",
+              "| dataset | segmenter folder | true | qanet | baseline | qanet rel. err | baseline rel. err |",
+              "|---|---|---|---|---|---|---|"]
+        pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"
+        for n, d in rep["part_c"].items():
+            for r in d["folders"]:
+                L.append(f"| {n} | {r['folder']} | {fmt(r['true'])} | {fmt(r['predicted'])} | {fmt(r['baseline'])} | "
+                         f"{pct(r['qanet_relative_error'])} | {pct(r['baseline_relative_error'])} |")
+        L.append("")
+        for n, d in rep["part_c"].items():
+            L.append(f"- {n}: qanet's relative error is below the baseline's for {d['qanet_better']} of "
+                     f"{len(d['folders'])} folders (mean {pct(d['mean_qanet_relative_error'])} against "
+                     f"{pct(d['mean_baseline_relative_error'])})")
     L += ["", f"Overall per-frame Pearson (parts A and B): {fmt(rep['overall_frame_pearson'], '.3f')}"]
     if rep["problems"]:
         L += ["", "## Problems reported by qanet", ""] + [f"- {p}" for p in rep["problems"]]

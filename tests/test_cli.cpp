@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qanet/io.hpp"
+#include "qanet/metrics.hpp"
 #include "support.hpp"
 
 using namespace qanet;
@@ -12,6 +13,10 @@ using qanet::testing::TempDir;
 using json = nlohmann::json;
 
 namespace {
+
+namespace fs = std::filesystem;
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 struct Result {
   int status;
@@ -171,4 +176,61 @@ TEST_CASE("metrics reproduces the true SEG of the SIM+ method results") {
                              " --pred " + (sim / "02_RES_TDG-evaldir2/mask004.tif").string());
   REQUIRE(r.status == 0);
   CHECK(std::abs(json::parse(r.out)["seg"].get<double>() - 0.7709) < 1e-4);
+}
+
+TEST_CASE("compare: predicted, cross-method baseline and true pooled SEG of result folders (Table 3 protocol)") {
+  TempDir dir;
+  Result r = qanet_cli("simulate --quiet --frames 2 --perturbations 3 --size 192,192 --seed 8 --out " + q(dir / "sim"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const fs::path sim = dir / "sim";
+  std::vector<fs::path> res{sim / "01_RES_p1", sim / "01_RES_p2", sim / "01_RES_p3"};
+  const std::string results = q(res[0]) + " " + q(res[1]) + " " + q(res[2]);
+  r = qanet_cli("compare --json --images " + q(sim / "01") + " --results " + results + " --gt " +
+                q(sim / "01_GT" / "SEG") + " --csv " + q(dir / "t.csv"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const json j = json::parse(r.out);
+  REQUIRE(j["results"].size() == 3);
+  // Pooled SEG by hand: the Jaccard of every reference object (0 when unmatched) summed over
+  // both frames, over the number of reference objects.
+  auto pooled = [&](const fs::path& reference, const char* ref_name, const fs::path& result) {
+    double sum = 0, n = 0;
+    for (const char* t : {"000", "001"}) {
+      const auto m = evaluate_frame(read_labels<2>(reference / (std::string(ref_name) + t + ".tif")),
+                                    read_labels<2>(result / ("mask" + std::string(t) + ".tif")));
+      for (const auto& o : m.objects) sum += o.matched() ? o.jaccard : 0.0, n += 1;
+    }
+    return sum / n;
+  };
+  double qanet_err = 0, base_err = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const json& row = j["results"][i];
+    CAPTURE(i);
+    const double truth = pooled(sim / "01_GT" / "SEG", "man_seg", res[i]);
+    double baseline = 0;
+    for (std::size_t k = 0; k < 3; ++k)
+      if (k != i) baseline += pooled(res[k], "mask", res[i]) / 2;
+    Result s = qanet_cli("score --json --images " + q(sim / "01") + " --masks " + q(res[i]));
+    REQUIRE_MESSAGE(s.status == 0, s.out);
+    const double predicted = json::parse(s.out)["score"].get<double>();
+    CHECK(row["true"].get<double>() == doctest::Approx(truth).epsilon(1e-9));
+    CHECK(row["baseline"].get<double>() == doctest::Approx(baseline).epsilon(1e-9));
+    CHECK(row["predicted"].get<double>() == doctest::Approx(predicted).epsilon(1e-9));
+    CHECK(row["annotated_frames"] == 2);
+    CHECK(row["qanet_relative_error"].get<double>() == doctest::Approx(std::abs(predicted - truth) / truth));
+    CHECK(row["baseline_relative_error"].get<double>() == doctest::Approx(std::abs(baseline - truth) / truth));
+    qanet_err += std::abs(predicted - truth) / truth / 3, base_err += std::abs(baseline - truth) / truth / 3;
+  }
+  CHECK(j["mean_qanet_relative_error"].get<double>() == doctest::Approx(qanet_err));
+  CHECK(j["mean_baseline_relative_error"].get<double>() == doctest::Approx(base_err));
+  std::ifstream csv(dir / "t.csv");
+  std::string header, line;
+  std::getline(csv, header);
+  CHECK(header == "result,frames,predicted,baseline,true,qanet_relative_error,baseline_relative_error");
+  int rows = 0;
+  while (std::getline(csv, line)) ++rows;
+  CHECK(rows == 3);
+  // One result folder has no other to judge it by.
+  r = qanet_cli("compare --images " + q(sim / "01") + " --results " + q(res[0]));
+  CHECK(r.status != 0);
+  CHECK(r.out.find("at least two --results") != std::string::npos);
 }

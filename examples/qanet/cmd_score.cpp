@@ -7,13 +7,12 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <tbb/parallel_for.h>
 
 #include "command.hpp"
-#include "heatmap.hpp"
 #include "model_lookup.hpp"
 #include "qanet/io.hpp"
 #include "qanet/qa/assessor.hpp"
+#include "sequence_score.hpp"
 
 namespace {
 
@@ -29,43 +28,7 @@ struct Options {
   double coverage = 0.9;
 };
 
-struct FrameScore {
-  int frame = -1;
-  fs::path image, mask;
-  std::optional<qanet::Assessment<2>> a2;
-  std::optional<qanet::Assessment<3>> a3;
-  std::string error;  // frames that cannot be scored (e.g. an empty mask) say why
-  double score() const { return a2 ? a2->score : a3->score; }
-  qanet::Index objects() const { return a2 ? a2->objects : (a3 ? a3->objects : 0); }
-  double weight() const { return a2 ? a2->weight_objects : (a3 ? a3->weight_objects : 0.0); }  // in a sequence
-  bool ok() const { return a2 || a3; }
-};
-
-template <int Dim>
-void score_frame(const qanet::Assessor<Dim>& assessor, FrameScore& f, const qanet::AssessOptions& opt,
-                 const std::string& heatmap_dir) {
-  // A 2D file reads as a one-plane volume; a 3D model cannot judge a volume of one plane.
-  if (Dim == 3 && qanet::tiff_info(f.image).dim == 2)
-    throw qanet::InvalidArgument("image " + f.image.string() + " is 2D but the model " +
-                                 assessor.path().string() + " is a 3D model (give a 2D model or a multi-page TIFF)");
-  const auto image = qanet::read_tiff_as<float, Dim>(f.image);
-  const auto mask = qanet::read_labels<Dim>(f.mask);
-  if (image.shape() != mask.shape())
-    throw qanet::InvalidArgument("image " + f.image.string() + " (" + image.shape().str() + ") and mask " +
-                                 f.mask.string() + " (" + mask.shape().str() + ") differ in shape");
-  try {
-    auto a = assessor.assess(image.cview(), mask.cview(), opt);
-    if (!heatmap_dir.empty())
-      qanet::cli::write_heatmap(fs::path(heatmap_dir) / (f.mask.stem().string() + "_quality.png"), image, mask, a,
-                                assessor.higher_is_better());
-    if constexpr (Dim == 2) f.a2 = std::move(a);
-    else f.a3 = std::move(a);
-  } catch (const qanet::UndefinedValue& e) {
-    f.error = e.what();
-  } catch (const qanet::InvalidArgument& e) {  // bad values in the pixels (NaN, Inf): name the frame
-    throw qanet::InvalidArgument(f.image.string() + " with " + f.mask.string() + ": " + e.what());
-  }
-}
+using qanet::cli::FrameScore;
 
 template <int Dim>
 json patch_list(const qanet::Assessment<Dim>& a) {
@@ -93,32 +56,14 @@ int run_dim(const Options& o, const fs::path& model_path) {
   const bool folder = !o.images.empty();
   std::vector<FrameScore> frames;
   if (!folder) {
-    frames.push_back(FrameScore{-1, o.image, o.mask, {}, {}, {}});
+    FrameScore f;
+    f.image = o.image, f.mask = o.mask;
+    frames.push_back(f);
   } else {
-    const auto images = qanet::list_ctc_images(o.images);
-    const auto masks = qanet::list_ctc_results(o.masks);
-    if (masks.empty()) throw qanet::IoError("no maskTTT.tif file in " + o.masks);
-    for (const auto& [t, m] : masks) {
-      const auto it = images.find(t);
-      if (it == images.end())
-        throw qanet::IoError("mask " + m.string() + " has no image t" + std::to_string(t) + " in " + o.images);
-      frames.push_back(FrameScore{t, it->second, m, {}, {}, {}});
-    }
+    frames = qanet::cli::pair_result_frames(o.images, o.masks);
   }
-  std::atomic<std::size_t> done{0};
-  const bool progress = frames.size() > 1 && isatty(fileno(stderr));
-  tbb::parallel_for(std::size_t{0}, frames.size(), [&](std::size_t i) {
-    score_frame<Dim>(assessor, frames[i], opt, o.heatmap);
-    if (progress) std::fprintf(stderr, "\rqanet score: %zu/%zu frames", ++done, frames.size());
-  });
-  if (progress) std::fprintf(stderr, "\n");
-
-  // Sequence score: object-weighted mean over the frames that could be scored (the objects of
-  // each mask, or the ground-truth objects a model with an object-count output predicts).
-  double wsum = 0, ssum = 0;
-  qanet::Index objects = 0;
-  for (const auto& f : frames)
-    if (f.ok()) wsum += f.weight(), ssum += f.score() * f.weight(), objects += f.objects();
+  qanet::cli::score_frames<Dim>(assessor, frames, opt, o.heatmap, "qanet score");
+  const qanet::cli::SequenceScore seq = qanet::cli::pool_frame_scores(frames);
   const bool hib = assessor.higher_is_better();
   json flagged = json::array();
   for (const auto& f : frames) {
@@ -134,7 +79,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
     throw qanet::UndefinedValue(frames.front().mask.string() + ": " + frames.front().error);
   for (const auto& f : frames)
     if (!f.ok()) std::fprintf(stderr, "qanet score: %s not scored: %s\n", f.mask.c_str(), f.error.c_str());
-  if (wsum == 0) throw qanet::UndefinedValue("no mask in " + o.masks + " holds an object to score");
+  if (seq.weight == 0) throw qanet::UndefinedValue("no mask in " + o.masks + " holds an object to score");
 
   const std::string metric = assessor.info().metric;
   // Conformal intervals (qa/interval.hpp), for models calibrated with residuals. A sequence
@@ -168,9 +113,9 @@ int run_dim(const Options& o, const fs::path& model_path) {
       out["patches"] = f.a2 ? patch_list(*f.a2) : patch_list(*f.a3);
       out["trunk_passes"] = f.a2 ? f.a2->trunk_passes : f.a3->trunk_passes;  // 0: patch by patch
     } else {
-      out["score"] = ssum / wsum;
-      if (assessor.has_intervals()) out["interval"] = interval_json(ssum / wsum);
-      out["objects"] = objects;
+      out["score"] = seq.score;
+      if (assessor.has_intervals()) out["interval"] = interval_json(seq.score);
+      out["objects"] = seq.objects;
       out["frames"] = json::array();
       for (const auto& f : frames) {
         json j = {{"frame", f.frame}, {"image", f.image.string()}, {"mask", f.mask.string()}};
@@ -196,8 +141,8 @@ int run_dim(const Options& o, const fs::path& model_path) {
         std::printf("%-7d %9s %*s %8lld  %s\n", f.frame, f.ok() ? std::to_string(f.score()).substr(0, 6).c_str() : "-",
                     iw, f.ok() ? interval_text(f.score()).c_str() : "", static_cast<long long>(f.objects()),
                     f.mask.c_str());
-      std::printf("sequence (object-weighted): %.4f%s over %lld objects\n", ssum / wsum,
-                  interval_text(ssum / wsum).c_str(), static_cast<long long>(objects));
+      std::printf("sequence (object-weighted): %.4f%s over %lld objects\n", seq.score,
+                  interval_text(seq.score).c_str(), static_cast<long long>(seq.objects));
     } else {
       std::printf("%s: %.4f%s (%lld objects, %zu patches)\n", frames.front().mask.c_str(), frames.front().score(),
                   interval_text(frames.front().score()).c_str(),

@@ -559,7 +559,7 @@ TEST_CASE("Assessor: intervals from the calibration residuals in the model file"
   CHECK(i90->high == 1.0);  // within SEG's range
   CHECK(i95->low == 0.0);
   CHECK(i95->high == 1.0);
-  for (const json bad : {json{0.1, -0.2}, json{0.1, "x"}, json(0.3)}) {
+  for (const json& bad : {json{0.1, -0.2}, json{0.1, "x"}, json(0.3)}) {
     info.training["calibration"]["residuals"] = bad;
     nn::save_model(dir / "bad.safetensors", net, info);
     CHECK_THROWS_WITH_AS(Assessor<2>(dir / "bad.safetensors"), doctest::Contains("residuals"), IoError);

@@ -79,11 +79,17 @@ int run_dim(const Options& o, const fs::path& model) {
   std::printf("  raw:        %s\n", qanet::cli::stats_line(qanet::cli::stats_json(pred, truth)).c_str());
   std::printf("  calibrated: %s (same frames, whole-frame map; check on other frames with qanet evaluate)\n",
               qanet::cli::stats_line(qanet::cli::stats_json(mapped, truth)).c_str());
-  if (residuals)
-    std::printf("  intervals:  half-width %.3f at 80%%, %.3f at 90%%, %.3f at 95%% coverage (%zu cross-fitted residuals; "
+  if (residuals) {
+    auto width = [&](double c) {  // too few residuals for the coverage: the metric's whole range
+      const double q = residuals->half_width(c);
+      char b[32];
+      std::snprintf(b, sizeof b, "%.3f", q);
+      return std::isfinite(q) ? std::string(b) : std::string("the whole range");
+    };
+    std::printf("  intervals:  half-width %s at 80%%, %s at 90%%, %s at 95%% coverage (%zu cross-fitted residuals; "
                 "qanet score prints them)\n",
-                residuals->half_width(0.8), residuals->half_width(0.9), residuals->half_width(0.95),
-                residuals->sorted.size());
+                width(0.8).c_str(), width(0.9).c_str(), width(0.95).c_str(), residuals->sorted.size());
+  }
   return 0;
 }
 

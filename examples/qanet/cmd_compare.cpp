@@ -33,17 +33,11 @@ struct Options {
   bool json = false;
 };
 
-// Pooled SEG the CTC way over frames: the sum of the reference objects' Jaccard indices over the
-// number of reference objects.
-struct PooledSeg {
-  double jaccard_sum = 0;
-  qanet::Index objects = 0;
-  void add(const qanet::FrameMetrics& m) {
-    if (m.seg) jaccard_sum += *m.seg * static_cast<double>(m.gt_objects);
-    objects += m.gt_objects;
-  }
-  double value() const { return objects > 0 ? jaccard_sum / static_cast<double>(objects) : NAN; }  // NaN: none
-};
+// Pooled SEG of frames the CTC way (pool_frames); NaN where no frame holds a reference object.
+double pooled_seg(const std::vector<qanet::FrameMetrics>& frames) {
+  const auto seg = qanet::pool_frames(frames).seg;
+  return seg ? *seg : NAN;
+}
 
 template <int Dim>
 qanet::FrameMetrics seg_of(const qanet::LabelImage<Dim>& reference,
@@ -94,9 +88,8 @@ int run_dim(const Options& o, const fs::path& model_path) {
   // 3. Pairwise pooled SEG: result i judged against result j as the reference, over the frames
   // both hold; and against the annotation over the annotated frames the result holds (as
   // `qanet evaluate` does: a result folder of a few frames is judged on those).
-  std::vector<std::vector<PooledSeg>> cross(n, std::vector<PooledSeg>(n));
-  std::vector<PooledSeg> truth(n);
-  std::vector<int> annotated(n, 0);
+  std::vector<std::vector<std::vector<qanet::FrameMetrics>>> cross(n, std::vector<std::vector<qanet::FrameMetrics>>(n));
+  std::vector<std::vector<qanet::FrameMetrics>> truth(n);
   std::mutex m;
   const std::vector<int> frame_list(frames.begin(), frames.end());
   tbb::parallel_for(std::size_t{0}, frame_list.size(), [&](std::size_t k) {
@@ -118,8 +111,8 @@ int run_dim(const Options& o, const fs::path& model_path) {
     const std::lock_guard<std::mutex> lock(m);
     for (std::size_t i = 0; i < n; ++i) {
       for (std::size_t j = 0; j < n; ++j)
-        if (i != j && lab[i] && lab[j]) cross[i][j].add(pair[i][j]);
-      if (vs_gt[i]) truth[i].add(*vs_gt[i]), ++annotated[i];
+        if (i != j && lab[i] && lab[j]) cross[i][j].push_back(std::move(pair[i][j]));
+      if (vs_gt[i]) truth[i].push_back(std::move(*vs_gt[i]));
     }
   });
 
@@ -132,17 +125,17 @@ int run_dim(const Options& o, const fs::path& model_path) {
     double sum = 0;
     int count = 0;
     for (std::size_t j = 0; j < n; ++j)
-      if (const double v = cross[i][j].value(); i != j && !std::isnan(v)) sum += v, ++count;
+      if (const double v = pooled_seg(cross[i][j]); i != j && !std::isnan(v)) sum += v, ++count;
     const double baseline = count ? sum / count : NAN;
     const double pred = predicted[i].weight > 0 ? predicted[i].score : NAN;
     json r = {{"result", o.results[i]}, {"frames", scored[i].size()}, {"predicted", opt_json(pred)},
               {"baseline", opt_json(baseline)}};
     if (const auto iv = std::isnan(pred) ? std::nullopt : assessor.interval(pred, 0.9)) r["interval_90"] = {iv->low, iv->high};
     if (!o.gt.empty()) {
-      const double t = truth[i].value();
+      const double t = pooled_seg(truth[i]);
       const double qe = relative_error(pred, t), be = relative_error(baseline, t);
       r["true"] = opt_json(t);
-      r["annotated_frames"] = annotated[i];
+      r["annotated_frames"] = truth[i].size();
       r["qanet_relative_error"] = opt_json(qe);
       r["baseline_relative_error"] = opt_json(be);
       if (!std::isnan(qe)) qanet_rel.push_back(qe);

@@ -93,11 +93,13 @@ int run_dim(const Options& o, const fs::path& model) {
     for (const auto& f : out["folders"])
       std::printf("  %-50s %7zu %9.4f %9.4f %+8.4f\n", f["result"].get<std::string>().c_str(), f["frames"].get<std::size_t>(),
                   f["true"].get<double>(), f["predicted"].get<double>(), f["error"].get<double>());
-    if (assessor.has_intervals())
+    if (assessor.has_intervals()) {
+      const json& fr = out["intervals"]["frames"];
+      const json& fo = out["intervals"]["folders"];
       std::printf("%g%% intervals hold the truth for %.1f%% of %zu frames (mean width %.3f) and %.1f%% of %zu folders\n",
-                  100 * o.coverage, 100.0 * double(frame_cover.covered) / double(frame_cover.n), frame_cover.n,
-                  frame_cover.width / double(frame_cover.n),
-                  100.0 * double(folder_cover.covered) / double(folder_cover.n), folder_cover.n);
+                  100 * o.coverage, 100 * fr["covered"].get<double>(), fr["n"].get<std::size_t>(),
+                  fr["mean_width"].get<double>(), 100 * fo["covered"].get<double>(), fo["n"].get<std::size_t>());
+    }
     if (!o.plots.empty()) std::printf("plots: %s/scatter.svg, %s/hit_rate.svg\n", o.plots.c_str(), o.plots.c_str());
   }
   return 0;

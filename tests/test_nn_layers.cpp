@@ -284,6 +284,41 @@ TEST_CASE("the fused block equals conv, batchnorm, leaky relu and maxpool chaine
   }
 }
 
+TEST_CASE("Block::predict equals the chained inference layers and keeps no state") {
+  auto run = [](auto block, auto conv, auto pool, const auto& x) {
+    using T = double;
+    Rng rng(29);
+    init_fan_in_uniform(block.conv.weight.value, block.conv.bias.value, rng);
+    const Index C = block.bn.channels();
+    for (Index c = 0; c < C; ++c) {
+      block.bn.weight.value[c] = rng.uniform(-1.5, 1.5);  // negative scales: the max of the affine values
+      block.bn.bias.value[c] = rng.uniform(-0.5, 0.5);
+      block.bn.running_mean[c] = rng.uniform(-0.2, 0.2);
+      block.bn.running_var[c] = rng.uniform(0.5, 1.5);
+    }
+    conv.weight.value = block.conv.weight.value;
+    conv.bias.value = block.conv.bias.value;
+    BatchNorm<T> bn(C);
+    bn.weight.value = block.bn.weight.value;
+    bn.bias.value = block.bn.bias.value;
+    bn.running_mean = block.bn.running_mean;
+    bn.running_var = block.bn.running_var;
+    LeakyRelu<T> act(0.01);
+    const Tensor<T> chained = pool.forward(act.forward(bn.forward(conv.forward(x, Mode::infer), Mode::infer), Mode::infer), Mode::infer);
+    Tensor<T> z;
+    const Tensor<T> predicted = block.predict(x, z);
+    CHECK(max_abs_diff(predicted, chained) < 1e-12);
+    // The same arithmetic as the inference forward, so the same bits.
+    const Tensor<T> y_infer = block.forward(x, Mode::infer);
+    CHECK(max_abs_diff(block.predict(x, z), y_infer) == 0.0);
+    CHECK_THROWS_AS(block.backward(y_infer), InvalidArgument);
+    block.forward(x, Mode::infer);  // a forward pass makes backward possible again
+    CHECK_NOTHROW(block.backward(y_infer));
+  };
+  run(Block<double, 2>(2, 3, 0), Conv<double, 2>(2, 3, 0), MaxPool<double, 2>(), random_tensor<double>({3, 2, 9, 10}, 30));
+  run(Block<double, 3>(2, 3, 1), Conv<double, 3>(2, 3, 1), MaxPool<double, 3>(), random_tensor<double>({2, 2, 5, 6, 7}, 31));
+}
+
 TEST_CASE("reductions give the same bits at any alignment") {
   std::vector<float> buf(1000 + 16);
   Rng rng(28);

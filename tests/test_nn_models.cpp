@@ -1,4 +1,6 @@
 // Models of the nn engine: parameter counts, tensor names, whole-model gradient checks.
+#include <type_traits>
+
 #include "nn_test_util.hpp"
 
 using namespace qanet;
@@ -160,6 +162,34 @@ TEST_CASE("gradient check: Siamese and Naive, 2D and 3D") {
   check_model<2>(tiny(Architecture::naive, 2), {2, 1, 47, 46}, "naive 2D");
   check_model<3>(tiny(Architecture::siamese, 3), {2, 1, 16, 16, 16}, "siamese 3D");
   check_model<3>(tiny(Architecture::naive, 3), {2, 1, 16, 16, 17}, "naive 3D");
+}
+
+TEST_CASE("predict gives the inference forward's outputs and feature maps, all architectures, 2D and 3D") {
+  auto run = [](auto tag, Architecture arch, const TensorShape& shape) {
+    constexpr int Dim = decltype(tag)::value;
+    Network<float, Dim> net(tiny(arch, Dim), 41);
+    Rng rng(42);
+    for (auto& b : net.buffers())  // running statistics away from 0 / 1
+      for (float& v : *b.value) v = static_cast<float>(b.name.find("running_var") != std::string::npos ? rng.uniform(0.5, 2.0) : rng.uniform(-0.3, 0.3));
+    const Tensor<float> image = random_tensor<float>(shape, 43), seg = random_tensor<float>(shape, 44, 0, 1);
+    const Tensor<float> y = net.forward(image, seg, Mode::infer);
+    std::vector<Tensor<float>> maps;
+    for (const Tensor<float>* m : net.feature_maps(image, seg, Mode::infer)) maps.push_back(*m);
+    const Tensor<float>& yp = net.predict(image, seg);
+    REQUIRE(yp.shape() == y.shape());
+    for (Index i = 0; i < y.numel(); ++i) CHECK(yp[i] == y[i]);
+    const auto& pm = net.predict_feature_maps(image, seg);
+    REQUIRE(pm.size() == maps.size());
+    for (std::size_t k = 0; k < maps.size(); ++k) {
+      REQUIRE(pm[k]->shape() == maps[k].shape());
+      for (Index i = 0; i < maps[k].numel(); ++i) REQUIRE(pm[k]->data()[i] == maps[k][i]);
+    }
+    CHECK_THROWS_AS(net.backward(Tensor<float>(y.shape())), InvalidArgument);
+  };
+  for (Architecture arch : {Architecture::ribcage, Architecture::siamese, Architecture::naive}) {
+    run(std::integral_constant<int, 2>{}, arch, {2, 1, 46, 50});
+    run(std::integral_constant<int, 3>{}, arch, {1, 1, 46, 46, 47});
+  }
 }
 
 TEST_CASE("network rejects inputs it cannot process") {

@@ -28,10 +28,21 @@ class Block {
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode = Mode::train) {
     const Tensor<T>& z = conv.forward(x, mode);
     mode_ = mode;
+    predicted_ = false;
     detail::bn_act_pool_forward<T, Dim>(z, mode == Mode::train, bn, static_cast<T>(negative_slope), stats_, y_, arg_);
     return y_;
   }
+  // Inference keeping no state for a backward pass: the convolution output goes to `z`, a
+  // buffer the caller shares between blocks, and no argmax is kept. The output is the same as
+  // forward(x, Mode::infer) gives; backward() must not follow.
+  const Tensor<T>& predict(const Tensor<T>& x, Tensor<T>& z) {
+    conv.predict(x, z);
+    predicted_ = true;
+    detail::bn_act_pool_predict<T, Dim>(z, bn, static_cast<T>(negative_slope), y_);
+    return y_;
+  }
   const Tensor<T>& backward(const Tensor<T>& dy) {
+    if (predicted_) throw InvalidArgument("Block::backward: the last pass was predict(), which keeps no state");
     require_shape(dy, y_.shape(), "Block::backward dy");
     const Tensor<T>& z = conv.output();
     detail::bn_act_pool_backward<T, Dim>(z, dy, mode_ == Mode::train, bn, static_cast<T>(negative_slope), stats_, arg_, dz_);
@@ -49,6 +60,7 @@ class Block {
 
  private:
   Mode mode_ = Mode::train;
+  bool predicted_ = false;
   detail::BnStats stats_;
   std::vector<std::int32_t> arg_;
   Tensor<T> y_, dz_;

@@ -46,20 +46,16 @@ class Conv : public WeightAndBias<T> {
   void set_need_input_grad(bool v) { need_dx_ = v; }
 
   const Tensor<T>& forward(const Tensor<T>& x, Mode = Mode::train) {
-    if (x.rank() != 2 + Dim || x.dim(1) != in_)
-      throw InvalidArgument("Conv: expected input [N, " + std::to_string(in_) + ", spatial x" +
-                            std::to_string(Dim) + "], got " + x.shape().str());
+    geom_ = convolve(x, y_);
     x_ = &x;
-    geom_ = geometry(x.shape());
-    if (geom_.od() < 1 || geom_.oh() < 1 || geom_.ow() < 1)
-      throw InvalidArgument("Conv: input " + x.shape().str() + " is smaller than the kernel");
-    std::array<Index, Dim> so{};
-    if constexpr (Dim == 3) so = {geom_.od(), geom_.oh(), geom_.ow()};
-    else so = {geom_.oh(), geom_.ow()};
-    y_.reshape(activation_shape<Dim>(x.dim(0), out_, so));
-    detail::conv_forward<T>(x.data(), x.dim(0), geom_, weight.value.data(), bias.value.data(), out_,
-                            y_.data(), scratch_);
     return y_;
+  }
+
+  // The same convolution into `y` (reshaped), keeping no state: no backward may follow. Lets
+  // inference share one output buffer between layers (Network::predict_feature_maps).
+  void predict(const Tensor<T>& x, Tensor<T>& y) {
+    convolve(x, y);
+    x_ = nullptr;
   }
 
   // The output of the last forward.
@@ -84,6 +80,21 @@ class Conv : public WeightAndBias<T> {
   }
 
  private:
+  detail::ConvGeom convolve(const Tensor<T>& x, Tensor<T>& y) {
+    if (x.rank() != 2 + Dim || x.dim(1) != in_)
+      throw InvalidArgument("Conv: expected input [N, " + std::to_string(in_) + ", spatial x" +
+                            std::to_string(Dim) + "], got " + x.shape().str());
+    const detail::ConvGeom g = geometry(x.shape());
+    if (g.od() < 1 || g.oh() < 1 || g.ow() < 1)
+      throw InvalidArgument("Conv: input " + x.shape().str() + " is smaller than the kernel");
+    std::array<Index, Dim> so{};
+    if constexpr (Dim == 3) so = {g.od(), g.oh(), g.ow()};
+    else so = {g.oh(), g.ow()};
+    y.reshape(activation_shape<Dim>(x.dim(0), out_, so));
+    detail::conv_forward<T>(x.data(), x.dim(0), g, weight.value.data(), bias.value.data(), out_, y.data(), scratch_);
+    return g;
+  }
+
   detail::ConvGeom geometry(const TensorShape& s) const {
     detail::ConvGeom g;
     g.c = in_;

@@ -167,13 +167,12 @@ class Network {
   Index feature_count() const { return static_cast<Index>(streams_.size()) * cfg_.widths[4]; }
 
   const Tensor<T>& forward(const Tensor<T>& image, const Tensor<T>& seg, Mode mode) {
-    const auto& maps = feature_maps(image, seg, mode);
-    const Tensor<T>* f[3] = {nullptr, nullptr, nullptr};
-    for (std::size_t k = 0; k < maps.size(); ++k) f[k] = &gaps_[k].forward(*maps[k]);
-    if (maps.size() == 3) features_ = &feature_concat_.forward({f[0], f[1], f[2]});
-    else if (maps.size() == 2) features_ = &feature_concat_.forward({f[0], f[1]});
-    else features_ = f[0];
-    return head(*features_, mode);
+    return pooled_head(feature_maps(image, seg, mode), mode);
+  }
+  // forward(image, seg, Mode::infer) through predict_feature_maps: the same predictions in less
+  // memory; backward() must not follow.
+  const Tensor<T>& predict(const Tensor<T>& image, const Tensor<T>& seg) {
+    return pooled_head(predict_feature_maps(image, seg), Mode::infer);
   }
 
   // The streams' last feature maps ([N, C, spatial...]) in the order the head reads their means
@@ -182,39 +181,18 @@ class Network {
   // input hold, as windows, exactly the maps of every patch inside it whose origin is a
   // multiple of 2^blocks_per_stream: the Assessor's shared trunk runs them once per image.
   const std::vector<const Tensor<T>*>& feature_maps(const Tensor<T>& image, const Tensor<T>& seg, Mode mode) {
-    check_inputs(image, seg);
-    maps_.clear();
-    switch (cfg_.architecture) {
-      case Architecture::ribcage: {
-        Stream &im = streams_[0], &sg = streams_[1], &sp = streams_[2];
-        const Tensor<T>*a = &image, *b = &seg, *c = nullptr;
-        for (int k = 0; k < blocks_per_stream; ++k) {
-          const Tensor<T>& spine_in = k == 0 ? spine_concat_[0].forward({&image, &seg})
-                                             : spine_concat_[k].forward({c, a, b});
-          c = &sp.blocks[k].forward(spine_in, mode);
-          a = &im.blocks[k].forward(*a, mode);
-          b = &sg.blocks[k].forward(*b, mode);
-        }
-        maps_ = {a, c, b};
-        break;
-      }
-      case Architecture::siamese: {
-        const Tensor<T>*a = &image, *b = &seg;
-        for (int k = 0; k < blocks_per_stream; ++k) {
-          a = &streams_[0].blocks[k].forward(*a, mode);
-          b = &streams_[1].blocks[k].forward(*b, mode);
-        }
-        maps_ = {a, b};
-        break;
-      }
-      case Architecture::naive: {
-        const Tensor<T>* a = &spine_concat_[0].forward({&image, &seg});
-        for (int k = 0; k < blocks_per_stream; ++k) a = &streams_[0].blocks[k].forward(*a, mode);
-        maps_ = {a};
-        break;
-      }
-    }
-    return maps_;
+    return run_streams(image, seg, [mode](Block<T, Dim>& b, const Tensor<T>& x) -> const Tensor<T>& {
+      return b.forward(x, mode);
+    });
+  }
+
+  // The same maps as feature_maps(image, seg, Mode::infer), keeping no state for a backward
+  // pass: every convolution writes into one shared buffer and no pooling argmax is kept, so a
+  // large input (the Assessor's bands) needs about half the memory. backward() must not follow.
+  const std::vector<const Tensor<T>*>& predict_feature_maps(const Tensor<T>& image, const Tensor<T>& seg) {
+    return run_streams(image, seg, [this](Block<T, Dim>& b, const Tensor<T>& x) -> const Tensor<T>& {
+      return b.predict(x, conv_scratch_);
+    });
   }
 
   // The fully connected head on pooled features [N, feature_count()] -> [N, outputs].
@@ -289,10 +267,58 @@ class Network {
   const Tensor<T>& seg_grad() const { return seg_grad_; }
 
  private:
+  // The head on the streams' maps, each globally average-pooled.
+  const Tensor<T>& pooled_head(const std::vector<const Tensor<T>*>& maps, Mode mode) {
+    const Tensor<T>* f[3] = {nullptr, nullptr, nullptr};
+    for (std::size_t k = 0; k < maps.size(); ++k) f[k] = &gaps_[k].forward(*maps[k]);
+    if (maps.size() == 3) features_ = &feature_concat_.forward({f[0], f[1], f[2]});
+    else if (maps.size() == 2) features_ = &feature_concat_.forward({f[0], f[1]});
+    else features_ = f[0];
+    return head(*features_, mode);
+  }
+
   struct Stream {
     std::string name;
     std::vector<Block<T, Dim>> blocks;
   };
+
+  // The streams' wiring, once for every way of running a block: block(b, x) -> b's output.
+  template <typename RunBlock>
+  const std::vector<const Tensor<T>*>& run_streams(const Tensor<T>& image, const Tensor<T>& seg, RunBlock&& block) {
+    check_inputs(image, seg);
+    maps_.clear();
+    switch (cfg_.architecture) {
+      case Architecture::ribcage: {
+        Stream &im = streams_[0], &sg = streams_[1], &sp = streams_[2];
+        const Tensor<T>*a = &image, *b = &seg, *c = nullptr;
+        for (int k = 0; k < blocks_per_stream; ++k) {
+          const Tensor<T>& spine_in = k == 0 ? spine_concat_[0].forward({&image, &seg})
+                                             : spine_concat_[k].forward({c, a, b});
+          c = &block(sp.blocks[k], spine_in);
+          a = &block(im.blocks[k], *a);
+          b = &block(sg.blocks[k], *b);
+        }
+        maps_ = {a, c, b};
+        break;
+      }
+      case Architecture::siamese: {
+        const Tensor<T>*a = &image, *b = &seg;
+        for (int k = 0; k < blocks_per_stream; ++k) {
+          a = &block(streams_[0].blocks[k], *a);
+          b = &block(streams_[1].blocks[k], *b);
+        }
+        maps_ = {a, b};
+        break;
+      }
+      case Architecture::naive: {
+        const Tensor<T>* a = &spine_concat_[0].forward({&image, &seg});
+        for (int k = 0; k < blocks_per_stream; ++k) a = &block(streams_[0].blocks[k], *a);
+        maps_ = {a};
+        break;
+      }
+    }
+    return maps_;
+  }
 
   void check_inputs(const Tensor<T>& image, const Tensor<T>& seg) const {
     if (image.rank() != 2 + Dim || image.dim(1) != 1)
@@ -325,6 +351,7 @@ class Network {
   std::vector<Linear<T>> head_;
   std::vector<Relu<T>> relu_;
   std::vector<const Tensor<T>*> maps_;
+  Tensor<T> conv_scratch_;  // the convolution outputs of predict_feature_maps
   const Tensor<T>* features_ = nullptr;
   bool need_input_grad_ = true;
   std::vector<Tensor<T>> grads_;

@@ -250,7 +250,7 @@ class Assessor {
         xs.reshape(xi.shape());
         std::copy_n(pimg.data() + top * plane, xi.numel(), xi.data());
         std::copy_n(penc.data() + top * plane, xs.numel(), xs.data());
-        const auto& maps = net.feature_maps(xi, xs, nn::Mode::infer);
+        const auto& maps = net.predict_feature_maps(xi, xs);
         ++out.trunk_passes;
         features.reshape({static_cast<Index>(j1 - j0), net.feature_count()});
         for (std::size_t j = j0; j < j1; ++j) {
@@ -278,7 +278,7 @@ class Assessor {
           std::copy_n(pi.data(), n, xi.data() + b * n);
           std::copy_n(pe.data(), n, xs.data() + b * n);
         }
-        const auto& y = net.forward(xi, xs, nn::Mode::infer);
+        const auto& y = net.predict(xi, xs);
         for (std::size_t j = j0; j < j1; ++j) record(jobs[j], y.data() + static_cast<Index>(j - j0) * outputs);
       }
     }

@@ -30,6 +30,8 @@
 #include <cmath>
 #include <vector>
 
+#include <tbb/parallel_invoke.h>
+
 #include "qanet/core/components.hpp"
 #include "qanet/core/percentile.hpp"
 #include "qanet/core/image.hpp"
@@ -173,10 +175,18 @@ ScaleEstimate estimate_object_diameter(const ImageView<const T, Dim>& image, con
     throw InvalidArgument("estimate_object_diameter: image " + image.shape().str() + " and mask " +
                           labels.shape().str() + " differ in shape");
   const Index z = detail::densest_plane(labels);
-  auto fg = detail::plane_foreground(labels, z, [](L v) { return v != 0; });
-  ScaleEstimate est = detail::foreground_thickness(fg);
+  ScaleEstimate est;
+  double image_diameter = 0;
+  // The two measures are independent and mostly serial (connected components, sorting): run
+  // them side by side.
+  tbb::parallel_invoke(
+      [&] {
+        auto fg = detail::plane_foreground(labels, z, [](L v) { return v != 0; });
+        est = detail::foreground_thickness(fg);
+      },
+      [&] { image_diameter = image_foreground_diameter(image, z); });
   if (est.diameter <= 0) return est;
-  est.image_floor = image_floor_share * image_foreground_diameter(image, z);
+  est.image_floor = image_floor_share * image_diameter;
   // A floor far above the mask's measure is a bright clump or tissue (an embryo of packed
   // nuclei, a bright sheet beside the cells: DSB2018 has such images), not a cell: ignored.
   if (est.image_floor <= image_floor_reach * est.diameter) est.diameter = std::max(est.diameter, est.image_floor);

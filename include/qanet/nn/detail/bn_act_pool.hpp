@@ -2,6 +2,7 @@
 // Fused BatchNorm -> LeakyReLU -> max-pool 2 (floor) over a convolution output z of shape
 // [N, C, spatial]. See block.hpp for why the fusion is exact.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -113,6 +114,48 @@ void bn_act_pool_forward(const nn::Tensor<T>& z, bool train, nn::BatchNorm<T>& b
             i = c3 ? static_cast<std::int32_t>(base1 + 2 * ox + 1) : i;
             out[ox] = m;
             aout[ox] = i;
+          }
+        }
+        for (Index ox = 0; ox < g.ow; ++ox) out[ox] = out[ox] > T(0) ? out[ox] : slope * out[ox];
+      }
+  });
+}
+
+// Inference only: the same output as bn_act_pool_forward with train = false, without the
+// argmax that only a backward pass reads (so no state is kept and the loop is lighter).
+template <typename T, int Dim>
+void bn_act_pool_predict(const nn::Tensor<T>& z, const nn::BatchNorm<T>& bn, T slope, nn::Tensor<T>& y) {
+  const Index n = z.dim(0), C = z.dim(1);
+  if (C != bn.channels()) throw InvalidArgument("Block: BatchNorm channels differ from the convolution's");
+  const PoolGeom g = pool_geom<Dim>(z.shape());
+  if (g.od < 1 || g.oh < 1 || g.ow < 1) throw InvalidArgument("Block: convolution output " + z.shape().str() + " is too small to pool");
+  const Index S = g.in_plane(), P = g.out_plane();
+  nn::TensorShape ys = z.shape();
+  if (Dim == 3) ys.dims[2] = g.od;
+  ys.dims[Dim] = g.oh;
+  ys.dims[Dim + 1] = g.ow;
+  y.reshape(ys);
+  const double eps = bn.eps();
+  parallel_for_each_index(n * C, 1, [&](Index pl) {
+    const Index c = pl % C;
+    // The coefficients exactly as bn_act_pool_forward forms them from the running statistics.
+    const double mean = bn.running_mean[c], invstd = 1.0 / std::sqrt(static_cast<double>(bn.running_var[c]) + eps);
+    const T a = static_cast<T>(bn.weight.value[c] * invstd);
+    const T b = static_cast<T>(bn.bias.value[c] - bn.weight.value[c] * mean * invstd);
+    const T* src = z.data() + pl * S;
+    T* dst = y.data() + pl * P;
+    for (Index oz = 0; oz < g.od; ++oz)
+      for (Index oy = 0; oy < g.oh; ++oy) {
+        T* out = dst + (oz * g.oh + oy) * g.ow;
+        for (Index u = 0; u < g.kd; ++u) {
+          const T* r0 = src + ((oz * g.kd + u) * g.h + 2 * oy) * g.w;
+          const T* r1 = r0 + g.w;
+          for (Index ox = 0; ox < g.ow; ++ox) {
+            const T v00 = a * r0[2 * ox] + b, v01 = a * r0[2 * ox + 1] + b;
+            const T v10 = a * r1[2 * ox] + b, v11 = a * r1[2 * ox + 1] + b;
+            T m = u > 0 ? std::max(out[ox], v00) : v00;
+            m = std::max(std::max(m, v01), std::max(v10, v11));
+            out[ox] = m;
           }
         }
         for (Index ox = 0; ox < g.ow; ++ox) out[ox] = out[ox] > T(0) ? out[ox] : slope * out[ox];

@@ -15,6 +15,7 @@
 #include "qanet/nn/batchnorm.hpp"
 #include "qanet/nn/conv.hpp"
 #include "qanet/nn/detail/bn_act_pool.hpp"
+#include "qanet/nn/detail/conv_pool_predict.hpp"
 
 namespace qanet::nn {
 
@@ -32,13 +33,24 @@ class Block {
     detail::bn_act_pool_forward<T, Dim>(z, mode == Mode::train, bn, static_cast<T>(negative_slope), stats_, y_, arg_);
     return y_;
   }
-  // Inference keeping no state for a backward pass: the convolution output goes to `z`, a
-  // buffer the caller shares between blocks, and no argmax is kept. The output is the same as
-  // forward(x, Mode::infer) gives; backward() must not follow.
+  // Inference keeping no state for a backward pass: no argmax is kept, and the convolution
+  // output is never stored whole (2D: fused with the pooling, a pair of rows at a time; 3D: in
+  // `z`, a buffer the caller shares between blocks). The output is that of
+  // forward(x, Mode::infer); backward() must not follow.
   const Tensor<T>& predict(const Tensor<T>& x, Tensor<T>& z) {
-    conv.predict(x, z);
     predicted_ = true;
-    detail::bn_act_pool_predict<T, Dim>(z, bn, static_cast<T>(negative_slope), y_);
+    if constexpr (Dim == 2) {
+      const detail::ConvGeom g = conv.checked_geometry(x);
+      if (g.oh() < 2 || g.ow() < 2)
+        throw InvalidArgument("Block: convolution output of input " + x.shape().str() + " is too small to pool");
+      if (bn.channels() != conv.out_channels()) throw InvalidArgument("Block: BatchNorm channels differ from the convolution's");
+      y_.reshape(activation_shape<2>(x.dim(0), conv.out_channels(), {g.oh() / 2, g.ow() / 2}));
+      detail::conv_bn_act_pool_predict_2d<T>(x.data(), x.dim(0), g, conv.weight.value.data(), conv.bias.value.data(),
+                                             conv.out_channels(), bn, static_cast<T>(negative_slope), y_.data(), scratch_);
+    } else {
+      conv.predict(x, z);
+      detail::bn_act_pool_predict<T, Dim>(z, bn, static_cast<T>(negative_slope), y_);
+    }
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) {
@@ -64,6 +76,7 @@ class Block {
   detail::BnStats stats_;
   std::vector<std::int32_t> arg_;
   Tensor<T> y_, dz_;
+  detail::ColScratch<T> scratch_;  // predict()'s im2col and row-pair buffers
 };
 
 }  // namespace qanet::nn

@@ -121,6 +121,15 @@ void bn_act_pool_forward(const nn::Tensor<T>& z, bool train, nn::BatchNorm<T>& b
   });
 }
 
+// The BatchNorm of inference as one affine map per channel, a * z + b, formed exactly as
+// bn_act_pool_forward forms it from the running statistics.
+template <typename T>
+void inference_affine(const nn::BatchNorm<T>& bn, Index c, T& a, T& b) {
+  const double mean = bn.running_mean[c], invstd = 1.0 / std::sqrt(static_cast<double>(bn.running_var[c]) + bn.eps());
+  a = static_cast<T>(bn.weight.value[c] * invstd);
+  b = static_cast<T>(bn.bias.value[c] - bn.weight.value[c] * mean * invstd);
+}
+
 // Inference only: the same output as bn_act_pool_forward with train = false, without the
 // argmax that only a backward pass reads (so no state is kept and the loop is lighter).
 template <typename T, int Dim>
@@ -135,13 +144,10 @@ void bn_act_pool_predict(const nn::Tensor<T>& z, const nn::BatchNorm<T>& bn, T s
   ys.dims[Dim] = g.oh;
   ys.dims[Dim + 1] = g.ow;
   y.reshape(ys);
-  const double eps = bn.eps();
   parallel_for_each_index(n * C, 1, [&](Index pl) {
     const Index c = pl % C;
-    // The coefficients exactly as bn_act_pool_forward forms them from the running statistics.
-    const double mean = bn.running_mean[c], invstd = 1.0 / std::sqrt(static_cast<double>(bn.running_var[c]) + eps);
-    const T a = static_cast<T>(bn.weight.value[c] * invstd);
-    const T b = static_cast<T>(bn.bias.value[c] - bn.weight.value[c] * mean * invstd);
+    T a, b;
+    inference_affine(bn, c, a, b);
     const T* src = z.data() + pl * S;
     T* dst = y.data() + pl * P;
     for (Index oz = 0; oz < g.od; ++oz)

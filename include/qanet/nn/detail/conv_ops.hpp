@@ -35,10 +35,11 @@ struct ConvGeom {
   Index rows() const { return c * kd * kh * kw; }  // rows of the im2col matrix
 };
 
-// Columns [p0, p1) of the im2col matrix of one item: col[(ci,kz,ky,kx), p - p0].
+// Columns [p0, p1) of the im2col matrix of one item: col[(ci,kz,ky,kx) * ld + p - p0], ld
+// (the row stride of col) at least p1 - p0; 0 means p1 - p0.
 template <typename T>
-void im2col_tile(const T* x, const ConvGeom& g, Index p0, Index p1, T* col) {
-  const Index tp = p1 - p0, ho = g.oh(), wo = g.ow();
+void im2col_tile(const T* x, const ConvGeom& g, Index p0, Index p1, T* col, Index ld = 0) {
+  const Index tp = ld > 0 ? ld : p1 - p0, ho = g.oh(), wo = g.ow();
   const Index od0 = p0 / (ho * wo), oh0 = (p0 / wo) % ho, ow0 = p0 % wo;
   T* out = col;
   for (Index c = 0; c < g.c; ++c)

@@ -1699,6 +1699,29 @@ TEST_CASE("qanet calibrate stores the least-squares line of true on raw scores; 
   CHECK(here == there);
   CHECK(here != other);
   for (const auto& [t, p] : here) CHECK((t >= 0 && t <= 1 && p >= 0 && p <= 1));
+  // --clean-copies adds every annotated frame's ground truth as a mask: true SEG 1, predicted as
+  // qanet score predicts that frame with the ground truth as its mask.
+  {
+    const CliResult e = qanet_cli("evaluate --json --model " + q(raw) + " --gt " + q(dir / "sim") +
+                                  " --perturbations 2 --seed 3 --clean-copies 2>/dev/null");
+    REQUIRE_MESSAGE(e.status == 0, e.out);
+    const json ej = json::parse(e.out);
+    CHECK(ej["samples"].size() == 9);
+    int clean = 0;
+    for (const auto& smp : ej["samples"]) {
+      const std::string name = smp["result"].get<std::string>();
+      if (name.find(" perturbed") != std::string::npos) continue;  // "GT perturbed (seed S)"
+      const fs::path gt = name;
+      ++clean;
+      CHECK(smp["true"].get<double>() == 1.0);
+      const std::string t = gt.stem().string().substr(std::string("man_seg").size());
+      const CliResult sc = qanet_cli("score --json --model " + q(raw) + " --image " + q(dir / "sim" / "01" / ("t" + t + ".tif")) +
+                                     " --mask " + q(gt));
+      REQUIRE_MESSAGE(sc.status == 0, sc.out);
+      CHECK(smp["predicted"].get<double>() == doctest::Approx(json::parse(sc.out)["score"].get<double>()).epsilon(1e-9));
+    }
+    CHECK(clean == 3);
+  }
   // Neither results nor annotated frames: refused.
   r = qanet_cli("calibrate --model " + q(raw) + " --out " + q(dir / "x.safetensors"));
   CHECK(r.status == 1);

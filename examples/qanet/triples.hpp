@@ -77,12 +77,20 @@ inline std::vector<Triple> find_result_triples(const std::filesystem::path& root
 // The seeds depend on `seed`, the sequence name (e.g. Fluo-N2DH-SIM+/01), the file name and k
 // only, so the same data gives the same masks wherever it lies.
 // With segmenter_errors, every frame also gets one mask of each segmenter-like error mode
-// (perturb/segmenter_errors.hpp) at a strength drawn from the same seed.
+// (perturb/segmenter_errors.hpp) at a strength drawn from the same seed; with clean_copies,
+// the ground truth itself as a mask (a perfect segmentation, the limit good segmenters approach).
 inline std::vector<Triple> perturbed_triples(const std::filesystem::path& root, int k_max, std::uint64_t seed,
-                                             DataPart part = DataPart::all, bool segmenter_errors = false) {
+                                             DataPart part = DataPart::all, bool segmenter_errors = false,
+                                             bool clean_copies = false) {
   std::vector<Triple> out;
   for (const auto& f : files_in_part(find_annotated_files(root), part)) {
     const std::uint64_t h = stable_hash(f.sequence + "/" + f.labels.filename().string());
+    if (clean_copies) {
+      Triple tr;
+      tr.image = f.image, tr.gt = f.labels, tr.result = f.labels;
+      tr.folder = f.sequence + " (ground truth)";
+      out.push_back(tr);
+    }
     for (int k = 1; k <= k_max; ++k) {
       Triple tr;
       tr.image = f.image, tr.gt = f.labels;
@@ -109,6 +117,7 @@ struct TripleSources {
   std::uint64_t seed = 1;
   std::string part = "all";
   bool segmenter_errors = false;
+  bool clean_copies = false;
 
   void add_options(CLI::App& app) {
     app.add_option("--data", data, "CTC dataset folders with NN/, NN_GT/SEG and NN_RES* (e.g. from qanet simulate)")
@@ -127,6 +136,9 @@ struct TripleSources {
     app.add_flag("--segmenter-errors", segmenter_errors,
                  "Also one mask per segmenter-like error mode (missed dim cells, fragments, merges, specks, "
                  "iso-level outlines, holes, thresholds, watersheds) of every --gt frame");
+    app.add_flag("--clean-copies", clean_copies,
+                 "Also the ground truth itself of every --gt frame as a mask (a perfect segmentation: good "
+                 "segmenters come close to it, and a calibration without any fits the top of the range badly)");
   }
 
   std::vector<Triple> find() const {
@@ -138,7 +150,7 @@ struct TripleSources {
       out.insert(out.end(), t.begin(), t.end());
     }
     for (const auto& d : gt) {
-      auto t = perturbed_triples(d, perturbations, seed, parse_data_part(part), segmenter_errors);
+      auto t = perturbed_triples(d, perturbations, seed, parse_data_part(part), segmenter_errors, clean_copies);
       out.insert(out.end(), t.begin(), t.end());
     }
     return out;
@@ -150,7 +162,8 @@ struct TripleSources {
     for (const auto& d : data) out.push_back(std::filesystem::path(d).lexically_normal().string());
     for (const auto& d : gt)
       out.push_back(std::filesystem::path(d).lexically_normal().string() + " (" + std::to_string(perturbations) +
-                    " perturbations" + (segmenter_errors ? " + segmenter errors" : "") + ", seed " +
+                    " perturbations" + (segmenter_errors ? " + segmenter errors" : "") +
+                    (clean_copies ? " + the ground truth" : "") + ", seed " +
                     std::to_string(seed) + (part != "all" ? ", part " + part : "") + ")");
     return out;
   }

@@ -306,10 +306,22 @@ TEST_CASE("Block::predict equals the chained inference layers and keeps no state
     LeakyRelu<T> act(0.01);
     const Tensor<T> chained = pool.forward(act.forward(bn.forward(conv.forward(x, Mode::infer), Mode::infer), Mode::infer), Mode::infer);
     Tensor<T> z;
-    const Tensor<T> predicted = block.predict(x, z);
+    const Tensor<T> predicted = block.predict({&x}, z);
     CHECK(max_abs_diff(predicted, chained) < 1e-12);
     const Tensor<T> y_infer = block.forward(x, Mode::infer);
-    CHECK(max_abs_diff(block.predict(x, z), y_infer) < 1e-12);
+    CHECK(max_abs_diff(block.predict({&x}, z), y_infer) < 1e-12);
+    // The input as two tensors of one channel each: the same as their concatenation.
+    TensorShape half = x.shape();
+    half.dims[1] = 1;
+    Tensor<T> x1(half), x2(half);
+    const Index plane = x.numel() / (x.dim(0) * 2);
+    for (Index n = 0; n < x.dim(0); ++n)
+      for (Index i = 0; i < plane; ++i) {
+        x1[n * plane + i] = x[(n * 2) * plane + i];
+        x2[n * plane + i] = x[(n * 2 + 1) * plane + i];
+      }
+    CHECK(max_abs_diff(block.predict({&x1, &x2}, z), y_infer) < 1e-12);
+    CHECK_THROWS_AS(block.predict({&x1}, z), InvalidArgument);  // one channel short
     CHECK_THROWS_AS(block.backward(y_infer), InvalidArgument);
     block.forward(x, Mode::infer);  // a forward pass makes backward possible again
     CHECK_NOTHROW(block.backward(y_infer));

@@ -9,10 +9,12 @@
 // the same as chaining BatchNorm, LeakyRelu and MaxPool (a test compares both): LeakyReLU is
 // increasing, so pooling after it picks the same element as pooling before it.
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "qanet/nn/batchnorm.hpp"
+#include "qanet/nn/concat.hpp"
 #include "qanet/nn/conv.hpp"
 #include "qanet/nn/detail/bn_act_pool.hpp"
 #include "qanet/nn/detail/conv_pool_predict.hpp"
@@ -35,20 +37,34 @@ class Block {
   }
   // Inference keeping no state for a backward pass: no argmax is kept, and the convolution
   // output is never stored whole (2D: fused with the pooling, a pair of rows at a time; 3D: in
-  // `z`, a buffer the caller shares between blocks). The output is that of
-  // forward(x, Mode::infer); backward() must not follow.
-  const Tensor<T>& predict(const Tensor<T>& x, Tensor<T>& z) {
+  // `z`, a buffer the caller shares between blocks). The input is the channel concatenation of
+  // `xs` (2D: read in place, never copied). The output is that of forward(concat(xs),
+  // Mode::infer); backward() must not follow.
+  const Tensor<T>& predict(std::initializer_list<const Tensor<T>*> xs, Tensor<T>& z) {
     predicted_ = true;
+    if (xs.size() == 0 || xs.size() > 3) throw InvalidArgument("Block::predict: one to three inputs");
+    const Tensor<T>& x0 = **xs.begin();
     if constexpr (Dim == 2) {
-      const detail::ConvGeom g = conv.checked_geometry(x);
+      detail::ChannelSources<T> src;
+      TensorShape s = x0.shape();
+      for (const Tensor<T>* x : xs) {
+        TensorShape a = x->shape(), b = s;
+        a.dims[1] = b.dims[1] = 0;
+        if (x->rank() != 4 || a != b)
+          throw InvalidArgument("Block::predict: inputs " + s.str() + " and " + x->shape().str() + " differ outside the channel axis");
+        src.add(x->data(), x->dim(1));
+      }
+      s.dims[1] = src.total_channels();
+      src.plane = s[2] * s[3];
+      const detail::ConvGeom g = conv.checked_geometry(s);
       if (g.oh() < 2 || g.ow() < 2)
-        throw InvalidArgument("Block: convolution output of input " + x.shape().str() + " is too small to pool");
+        throw InvalidArgument("Block: convolution output of input " + s.str() + " is too small to pool");
       if (bn.channels() != conv.out_channels()) throw InvalidArgument("Block: BatchNorm channels differ from the convolution's");
-      y_.reshape(activation_shape<2>(x.dim(0), conv.out_channels(), {g.oh() / 2, g.ow() / 2}));
-      detail::conv_bn_act_pool_predict_2d<T>(x.data(), x.dim(0), g, conv.weight.value.data(), conv.bias.value.data(),
+      y_.reshape(activation_shape<2>(s[0], conv.out_channels(), {g.oh() / 2, g.ow() / 2}));
+      detail::conv_bn_act_pool_predict_2d<T>(src, s[0], g, conv.weight.value.data(), conv.bias.value.data(),
                                              conv.out_channels(), bn, static_cast<T>(negative_slope), y_.data(), scratch_);
     } else {
-      conv.predict(x, z);
+      conv.predict(xs.size() == 1 ? x0 : concat_.forward(xs), z);
       detail::bn_act_pool_predict<T, Dim>(z, bn, static_cast<T>(negative_slope), y_);
     }
     return y_;
@@ -76,7 +92,8 @@ class Block {
   detail::BnStats stats_;
   std::vector<std::int32_t> arg_;
   Tensor<T> y_, dz_;
-  detail::ColScratch<T> scratch_;  // predict()'s im2col and row-pair buffers
+  detail::ColScratch<T> scratch_;  // predict()'s im2col and row-pair buffers (2D)
+  Concat<T> concat_;                // predict()'s input of several tensors (3D)
 };
 
 }  // namespace qanet::nn

@@ -79,20 +79,20 @@ class Conv : public WeightAndBias<T> {
     return dx_;
   }
 
-  // The geometry of this convolution on input x, which it checks.
-  detail::ConvGeom checked_geometry(const Tensor<T>& x) const {
-    if (x.rank() != 2 + Dim || x.dim(1) != in_)
+  // The geometry of this convolution on an input of shape s, which it checks.
+  detail::ConvGeom checked_geometry(const TensorShape& s) const {
+    if (s.rank != 2 + Dim || s[1] != in_)
       throw InvalidArgument("Conv: expected input [N, " + std::to_string(in_) + ", spatial x" +
-                            std::to_string(Dim) + "], got " + x.shape().str());
-    const detail::ConvGeom g = geometry(x.shape());
+                            std::to_string(Dim) + "], got " + s.str());
+    const detail::ConvGeom g = geometry(s);
     if (g.od() < 1 || g.oh() < 1 || g.ow() < 1)
-      throw InvalidArgument("Conv: input " + x.shape().str() + " is smaller than the kernel");
+      throw InvalidArgument("Conv: input " + s.str() + " is smaller than the kernel");
     return g;
   }
 
  private:
   detail::ConvGeom convolve(const Tensor<T>& x, Tensor<T>& y) {
-    const detail::ConvGeom g = checked_geometry(x);
+    const detail::ConvGeom g = checked_geometry(x.shape());
     std::array<Index, Dim> so{};
     if constexpr (Dim == 3) so = {g.od(), g.oh(), g.ow()};
     else so = {g.oh(), g.ow()};

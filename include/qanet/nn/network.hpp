@@ -13,6 +13,7 @@
 // default), fills image_grad() and seg_grad(). Buffers are reused between steps.
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -181,17 +182,18 @@ class Network {
   // input hold, as windows, exactly the maps of every patch inside it whose origin is a
   // multiple of 2^blocks_per_stream: the Assessor's shared trunk runs them once per image.
   const std::vector<const Tensor<T>*>& feature_maps(const Tensor<T>& image, const Tensor<T>& seg, Mode mode) {
-    return run_streams(image, seg, [mode](Block<T, Dim>& b, const Tensor<T>& x) -> const Tensor<T>& {
-      return b.forward(x, mode);
+    return run_streams(image, seg, [mode](Block<T, Dim>& b, Concat<T>* cat, std::initializer_list<const Tensor<T>*> xs) -> const Tensor<T>& {
+      return b.forward(xs.size() == 1 ? **xs.begin() : cat->forward(xs), mode);
     });
   }
 
   // The same maps as feature_maps(image, seg, Mode::infer), keeping no state for a backward
-  // pass: every convolution writes into one shared buffer and no pooling argmax is kept, so a
-  // large input (the Assessor's bands) needs about half the memory. backward() must not follow.
+  // pass (Block::predict: no pooling argmax, no whole convolution output, in 2D no copy of the
+  // spine's concatenated inputs), so a large input (the Assessor's bands) needs less than half
+  // the memory. backward() must not follow.
   const std::vector<const Tensor<T>*>& predict_feature_maps(const Tensor<T>& image, const Tensor<T>& seg) {
-    return run_streams(image, seg, [this](Block<T, Dim>& b, const Tensor<T>& x) -> const Tensor<T>& {
-      return b.predict(x, conv_scratch_);
+    return run_streams(image, seg, [this](Block<T, Dim>& b, Concat<T>*, std::initializer_list<const Tensor<T>*> xs) -> const Tensor<T>& {
+      return b.predict(xs, conv_scratch_);
     });
   }
 
@@ -282,7 +284,8 @@ class Network {
     std::vector<Block<T, Dim>> blocks;
   };
 
-  // The streams' wiring, once for every way of running a block: block(b, x) -> b's output.
+  // The streams' wiring, once for every way of running a block: block(b, cat, {inputs}) -> b's
+  // output, where b takes the channel concatenation of the inputs (cat: a Concat for them).
   template <typename RunBlock>
   const std::vector<const Tensor<T>*>& run_streams(const Tensor<T>& image, const Tensor<T>& seg, RunBlock&& block) {
     check_inputs(image, seg);
@@ -292,11 +295,10 @@ class Network {
         Stream &im = streams_[0], &sg = streams_[1], &sp = streams_[2];
         const Tensor<T>*a = &image, *b = &seg, *c = nullptr;
         for (int k = 0; k < blocks_per_stream; ++k) {
-          const Tensor<T>& spine_in = k == 0 ? spine_concat_[0].forward({&image, &seg})
-                                             : spine_concat_[k].forward({c, a, b});
-          c = &block(sp.blocks[k], spine_in);
-          a = &block(im.blocks[k], *a);
-          b = &block(sg.blocks[k], *b);
+          c = k == 0 ? &block(sp.blocks[k], &spine_concat_[0], {&image, &seg})
+                     : &block(sp.blocks[k], &spine_concat_[k], {c, a, b});
+          a = &block(im.blocks[k], nullptr, {a});
+          b = &block(sg.blocks[k], nullptr, {b});
         }
         maps_ = {a, c, b};
         break;
@@ -304,15 +306,15 @@ class Network {
       case Architecture::siamese: {
         const Tensor<T>*a = &image, *b = &seg;
         for (int k = 0; k < blocks_per_stream; ++k) {
-          a = &block(streams_[0].blocks[k], *a);
-          b = &block(streams_[1].blocks[k], *b);
+          a = &block(streams_[0].blocks[k], nullptr, {a});
+          b = &block(streams_[1].blocks[k], nullptr, {b});
         }
         maps_ = {a, b};
         break;
       }
       case Architecture::naive: {
-        const Tensor<T>* a = &spine_concat_[0].forward({&image, &seg});
-        for (int k = 0; k < blocks_per_stream; ++k) a = &block(streams_[0].blocks[k], *a);
+        const Tensor<T>* a = &block(streams_[0].blocks[0], &spine_concat_[0], {&image, &seg});
+        for (int k = 1; k < blocks_per_stream; ++k) a = &block(streams_[0].blocks[k], nullptr, {a});
         maps_ = {a};
         break;
       }

@@ -35,14 +35,36 @@ struct ConvGeom {
   Index rows() const { return c * kd * kh * kw; }  // rows of the im2col matrix
 };
 
-// Columns [p0, p1) of the im2col matrix of one item: col[(ci,kz,ky,kx) * ld + p - p0], ld
-// (the row stride of col) at least p1 - p0; 0 means p1 - p0.
+// Where the channels of one input item lie: in one tensor, or (a channel concatenation that is
+// never copied) in up to three, each [N, C_k, spatial...] of the same spatial shape.
 template <typename T>
-void im2col_tile(const T* x, const ConvGeom& g, Index p0, Index p1, T* col, Index ld = 0) {
+struct ChannelSources {
+  const T* data[3] = {nullptr, nullptr, nullptr};
+  Index channels[3] = {0, 0, 0};
+  int count = 0;
+  Index plane = 0;  // voxels per channel
+
+  void add(const T* d, Index c) {
+    data[count] = d, channels[count] = c, ++count;
+  }
+  Index total_channels() const { return channels[0] + channels[1] + channels[2]; }
+  // Channel c of batch item n.
+  const T* channel(Index n, Index c) const {
+    int k = 0;
+    while (c >= channels[k]) c -= channels[k++];
+    return data[k] + (n * channels[k] + c) * plane;
+  }
+};
+
+// Columns [p0, p1) of the im2col matrix of item n of `x`: col[(ci,kz,ky,kx) * ld + p - p0],
+// ld (the row stride of col) at least p1 - p0; 0 means p1 - p0.
+template <typename T>
+void im2col_tile(const ChannelSources<T>& x, Index n, const ConvGeom& g, Index p0, Index p1, T* col, Index ld = 0) {
   const Index tp = ld > 0 ? ld : p1 - p0, ho = g.oh(), wo = g.ow();
   const Index od0 = p0 / (ho * wo), oh0 = (p0 / wo) % ho, ow0 = p0 % wo;
   T* out = col;
-  for (Index c = 0; c < g.c; ++c)
+  for (Index c = 0; c < g.c; ++c) {
+    const T* xc = x.channel(n, c);
     for (Index kz = 0; kz < g.kd; ++kz)
       for (Index ky = 0; ky < g.kh; ++ky)
         for (Index kx = 0; kx < g.kw; ++kx) {
@@ -54,7 +76,7 @@ void im2col_tile(const T* x, const ConvGeom& g, Index p0, Index p1, T* col, Inde
             if (iz < 0 || iz >= g.d || iy < 0 || iy >= g.h) {
               std::fill(o, o + run, T(0));
             } else {
-              const T* src = x + ((c * g.d + iz) * g.h + iy) * g.w;
+              const T* src = xc + (iz * g.h + iy) * g.w;
               // ix = ox + j + kx - pw must lie in [0, w).
               const Index shift = ox + kx - g.pw;
               const Index j0 = std::clamp<Index>(-shift, 0, run);
@@ -73,6 +95,16 @@ void im2col_tile(const T* x, const ConvGeom& g, Index p0, Index p1, T* col, Inde
           }
           out += tp;
         }
+  }
+}
+
+// The same for one tensor x of items with g.c channels.
+template <typename T>
+void im2col_tile(const T* x, const ConvGeom& g, Index p0, Index p1, T* col, Index ld = 0) {
+  ChannelSources<T> one;
+  one.add(x, g.c);
+  one.plane = g.in_size();
+  im2col_tile(one, 0, g, p0, p1, col, ld);
 }
 
 // Output positions per tile: about 512 KB of im2col per tile, but at least 256 columns, below

@@ -15,12 +15,13 @@
 
 namespace qanet::detail {
 
-// y[n, co, py, px] for the 2D convolution g (depth 1) of x with wmat [cout, rows] and bias,
+// y[n, co, py, px] for the 2D convolution g (depth 1) of x (its g.c channels in one tensor or
+// several: a concatenation that is never copied) with wmat [cout, rows] and bias,
 // then BatchNorm bn, LeakyReLU(slope) and 2 x 2 max-pooling. y is [batch, cout, oh/2, ow/2].
 template <typename T>
-void conv_bn_act_pool_predict_2d(const T* x, Index batch, const ConvGeom& g, const T* wmat, const T* bias, Index cout,
-                                 const nn::BatchNorm<T>& bn, T slope, T* y, ColScratch<T>& scratch) {
-  const Index rows = g.rows(), ow = g.ow(), ph = g.oh() / 2, pw = g.ow() / 2, in_item = g.c * g.in_size();
+void conv_bn_act_pool_predict_2d(const ChannelSources<T>& x, Index batch, const ConvGeom& g, const T* wmat, const T* bias,
+                                 Index cout, const nn::BatchNorm<T>& bn, T slope, T* y, ColScratch<T>& scratch) {
+  const Index rows = g.rows(), ow = g.ow(), ph = g.oh() / 2, pw = g.ow() / 2;
   // Pooled columns per task: about 512 KB of im2col (two conv rows of 2 * seg columns), at
   // least 64 (128 GEMM columns) so that the GEMM keeps its speed.
   const Index seg = std::min(pw, std::max<Index>(64, (Index{1} << 15) / std::max<Index>(rows, 1)));
@@ -34,10 +35,9 @@ void conv_bn_act_pool_predict_2d(const T* x, Index batch, const ConvGeom& g, con
     const Index px0 = s * seg, px1 = std::min(pw, px0 + seg), tw = 2 * (px1 - px0);  // conv columns per row
     T* col = scratch.local();
     T* out = col + rows * cols;
-    const T* xi = x + n * in_item;
     const Index p0 = 2 * py * ow + 2 * px0;  // conv rows 2 py and 2 py + 1, side by side
-    im2col_tile(xi, g, p0, p0 + tw, col, 2 * tw);
-    im2col_tile(xi, g, p0 + ow, p0 + ow + tw, col + tw, 2 * tw);
+    im2col_tile(x, n, g, p0, p0 + tw, col, 2 * tw);
+    im2col_tile(x, n, g, p0 + ow, p0 + ow + tw, col + tw, 2 * tw);
     Eigen::Map<const RowMat<T>> C(col, rows, 2 * tw);
     Eigen::Map<RowMat<T>> Z(out, cout, 2 * tw);
     Z.noalias() = W * C;

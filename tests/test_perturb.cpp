@@ -104,6 +104,36 @@ TEST_CASE("box erosion and dilation equal brute force, odd and even sides, borde
   CHECK_THROWS_AS(erode_box(m.view(), 0), InvalidArgument);
 }
 
+TEST_CASE("3D boxes of side 3 (their own fast path) equal brute force, border values") {
+  Rng rng(4);
+  for (int trial = 0; trial < 6; ++trial) {
+    const Shape<3> sh(rng.uniform_int(1, 6), rng.uniform_int(1, 7), rng.uniform_int(1, 9));
+    Image<std::uint8_t, 3> m(sh, 0);
+    for (auto& v : m) v = rng.bernoulli(0.6);
+    for (const bool erode : {true, false})
+      for (std::uint8_t border : {std::uint8_t{0}, std::uint8_t{1}}) {
+        auto got = m;
+        if (erode) erode_box(got.view(), 3, border);
+        else dilate_box(got.view(), 3);
+        const std::uint8_t pad = erode ? border : 0;
+        for (Index z = 0; z < sh[0]; ++z)
+          for (Index y = 0; y < sh[1]; ++y)
+            for (Index x = 0; x < sh[2]; ++x) {
+              int ext = erode ? 1 : 0;
+              for (Index dz = -1; dz <= 1; ++dz)
+                for (Index dy = -1; dy <= 1; ++dy)
+                  for (Index dx = -1; dx <= 1; ++dx) {
+                    const Index zz = z + dz, yy = y + dy, xx = x + dx;
+                    const bool in = zz >= 0 && zz < sh[0] && yy >= 0 && yy < sh[1] && xx >= 0 && xx < sh[2];
+                    const int v = in ? m(zz, yy, xx) : pad;
+                    ext = erode ? std::min(ext, v) : std::max(ext, v);
+                  }
+              REQUIRE(int(got(z, y, x)) == ext);
+            }
+      }
+  }
+}
+
 TEST_CASE("3D box dilation of a single voxel is a cube") {
   Image<std::uint8_t, 3> m(Shape<3>(9, 9, 9), 0);
   m(4, 4, 4) = 1;

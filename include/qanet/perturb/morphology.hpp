@@ -54,10 +54,48 @@ void running_extreme(T* line, Index stride, Index n, Index left, Index right, bo
   for (Index i = 0; i < n; ++i) line[i * stride] = op(suf[i], pre[i + k - 1]);
 }
 
+// The 3-voxel box (the common case: closing thin cuts, one-voxel shells) without the general
+// algorithm's line buffers: along each axis every voxel takes the extreme of itself and its two
+// neighbours, whole rows at a time (contiguous and vectorised even across the slow axes, where
+// the general path walks strided lines). Values beyond the image read as `pad`; same result.
+template <int Dim>
+void box3_binary(const ImageView<std::uint8_t, Dim>& mask, bool erode, std::uint8_t pad) {
+  const Shape<Dim>& shape = mask.shape();
+  auto op = [erode](std::uint8_t a, std::uint8_t b) -> std::uint8_t { return erode ? std::min(a, b) : std::max(a, b); };
+  std::uint8_t* data = mask.data();
+  for (int a = 0; a < Dim; ++a) {
+    const Index n = shape[a], inner = shape.stride(a), outer = shape.size() / (n * inner);
+    if (n < 1) continue;
+    if (inner == 1) {  // the fastest axis: each line on its own
+      std::vector<std::uint8_t> line(static_cast<std::size_t>(n + 2), pad);
+      for (Index o = 0; o < outer; ++o) {
+        std::uint8_t* row = data + o * n;
+        std::copy(row, row + n, line.begin() + 1);
+        for (Index i = 0; i < n; ++i) row[i] = op(op(line[i], line[i + 1]), line[i + 2]);
+      }
+      continue;
+    }
+    std::vector<std::uint8_t> prev(static_cast<std::size_t>(inner)), cur(static_cast<std::size_t>(inner)),
+        padrow(static_cast<std::size_t>(inner), pad);
+    for (Index o = 0; o < outer; ++o) {
+      std::uint8_t* base = data + o * n * inner;
+      std::fill(prev.begin(), prev.end(), pad);
+      for (Index i = 0; i < n; ++i) {
+        std::uint8_t* row = base + i * inner;
+        std::copy(row, row + inner, cur.begin());
+        const std::uint8_t* next = i + 1 < n ? row + inner : padrow.data();
+        for (Index j = 0; j < inner; ++j) row[j] = op(op(prev[j], cur[j]), next[j]);
+        std::swap(prev, cur);
+      }
+    }
+  }
+}
+
 template <int Dim>
 void box_filter_binary(const ImageView<std::uint8_t, Dim>& mask, Index side, bool erode,
                        std::uint8_t border) {
   if (side <= 1 || mask.empty()) return;
+  if (side == 3) return box3_binary(mask, erode, erode ? border : std::uint8_t{0});
   const Index c = side / 2;
   // Erosion uses the element as given, dilation its reflection, as in scipy.ndimage, so that
   // opening and closing of even sizes do not shift the object.

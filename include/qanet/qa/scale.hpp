@@ -118,12 +118,13 @@ inline ScaleEstimate foreground_thickness(Image<std::uint8_t, 2>& fg) {
     r[0] = {static_cast<double>(std::min(closed.shape()[0], closed.shape()[1])), closed.size()};
   } else {
     const auto d2 = squared_distance_transform(background.cview());
-    for (Index i = 0; i < closed.size(); ++i) {
+    for (Index i = 0; i < closed.size(); ++i) {  // the largest squared distance first, one root per region
       if (!regions[i]) continue;
       auto& x = r[static_cast<std::size_t>(regions[i] - 1)];
-      x.thickness = std::max(x.thickness, 2.0 * std::sqrt(d2[i]));
+      x.thickness = std::max(x.thickness, static_cast<double>(d2[i]));
       ++x.area;
     }
+    for (auto& x : r) x.thickness = 2.0 * std::sqrt(x.thickness);
   }
   const double first = area_weighted_median(r);
   std::vector<Region> thick;

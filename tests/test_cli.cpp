@@ -1,4 +1,5 @@
 // Tests of the qanet command line, run as a user would: exit codes, JSON, error messages.
+#include <algorithm>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -67,6 +68,23 @@ TEST_CASE("metrics on two label images: JSON values of a square shifted by one p
                               " --pred " + (dir / "pred.tif").string());
   REQUIRE(r2.status == 0);
   CHECK(json::parse(r2.out)["hd"].get<double>() == doctest::Approx(0.5));
+}
+
+TEST_CASE("QANET_THREADS sets the default of --threads; a bad value is one clear error") {
+  TempDir dir;
+  write_tiff(dir / "gt.tif", square(0, 1).cview());
+  const std::string args = " metrics --json --seg-only --gt " + (dir / "gt.tif").string() + " --pred " + (dir / "gt.tif").string() + " 2>&1";
+  int status = -1;
+  const std::string ok = run_command("QANET_THREADS=1 " + std::string(QANET_CLI) + args, &status);
+  CHECK(status == 0);
+  CHECK(json::parse(ok)["seg"].get<double>() == 1.0);
+  const std::string bad = run_command("QANET_THREADS=two " + std::string(QANET_CLI) + args, &status);
+  CHECK(status == 2);
+  CHECK(bad.find("QANET_THREADS must be a non-negative integer, got 'two'") != std::string::npos);
+  CHECK(std::count(bad.begin(), bad.end(), '\n') == 1);
+  // --threads given: the variable is not read at all.
+  run_command("QANET_THREADS=two " + std::string(QANET_CLI) + " --threads 1" + args, &status);
+  CHECK(status == 0);
 }
 
 TEST_CASE("metrics: an empty ground truth gives null SEG and says so") {

@@ -1,6 +1,7 @@
 // qanet: quality assessment of cell instance segmentations without ground truth.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <memory>
@@ -20,7 +21,8 @@ std::unique_ptr<Program> make_program() {
                   ": predicts the quality of a cell instance segmentation without ground truth");
   app.set_version_flag("--version", std::string(QANET_VERSION_STRING));
   app.require_subcommand(1);
-  app.add_option("--threads", p->threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", p->threads, "Worker threads (default: $QANET_THREADS, or all cores)")
+      ->check(CLI::NonNegativeNumber);
   auto registry = command_registry();
   std::sort(registry.begin(), registry.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   for (const auto& spec : registry) {
@@ -46,6 +48,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "qanet: error: %s (see qanet --help)\n", e.what());
     return e.get_exit_code();
   }
+  // $QANET_THREADS: a default for batch systems that grant a job fewer cores than the machine has.
+  if (program->threads == 0)
+    if (const char* env = std::getenv("QANET_THREADS"); env && *env) {
+      char* end = nullptr;
+      const long v = std::strtol(env, &end, 10);
+      if (*end != '\0' || v < 0) {
+        std::fprintf(stderr, "qanet: error: QANET_THREADS must be a non-negative integer, got '%s'\n", env);
+        return 2;
+      }
+      program->threads = static_cast<decltype(program->threads)>(v);
+    }
   std::unique_ptr<tbb::global_control> limit;
   if (program->threads > 0)
     limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,

@@ -40,17 +40,21 @@ void conv_bn_act_pool_predict_2d(const ChannelSources<T>& x, Index batch, const 
     im2col_tile(x, n, g, p0 + ow, p0 + ow + tw, col + tw, 2 * tw);
     Eigen::Map<const RowMat<T>> C(col, rows, 2 * tw);
     Eigen::Map<RowMat<T>> Z(out, cout, 2 * tw);
-    Z.noalias() = W * C;
+    Z.noalias() = W * C;  // the convolution without its bias, which the pooling below adds
+    // z -> a (z + bias) + b is monotone (rounding included): rising for a >= 0, falling for
+    // a < 0. So the window's maximum after it is the map of the window's maximum (or minimum)
+    // of z, the same value as mapping all four and taking the largest, at a quarter of the cost.
     for (Index co = 0; co < cout; ++co) {
-      if (bias) Z.row(co).array() += bias[co];
       const T* r0 = out + co * 2 * tw;
       const T* r1 = r0 + tw;
       T* dst = y + ((n * cout + co) * ph + py) * pw + px0;
-      const T ac = a[co], bc = b[co];
+      const T ac = a[co], bc = b[co], bias_c = bias ? bias[co] : T(0);
+      const bool rising = ac >= T(0);
       for (Index j = 0; j < tw / 2; ++j) {
-        const T v00 = ac * r0[2 * j] + bc, v01 = ac * r0[2 * j + 1] + bc;
-        const T v10 = ac * r1[2 * j] + bc, v11 = ac * r1[2 * j + 1] + bc;
-        const T m = std::max(std::max(v00, v01), std::max(v10, v11));
+        const T hi = std::max(std::max(r0[2 * j], r0[2 * j + 1]), std::max(r1[2 * j], r1[2 * j + 1]));
+        const T lo = std::min(std::min(r0[2 * j], r0[2 * j + 1]), std::min(r1[2 * j], r1[2 * j + 1]));
+        const T z = (rising ? hi : lo) + bias_c;
+        const T m = ac * z + bc;
         dst[j] = m > T(0) ? m : slope * m;
       }
     }

@@ -10,9 +10,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <tbb/global_control.h>
 
 #include "qanet/qanet.hpp"  // the CPU umbrella: core, io, simulate, qa, ...
 
@@ -98,6 +101,13 @@ int main(int argc, char** argv) try {
     std::fprintf(stderr, "usage: %s MODEL [IMAGE.tif ...]   (or set QANET_MODEL)\n", argv[0]);
     return 2;
   }
+
+  // qanet parallelises with oneTBB; a host application caps it like any TBB code (here from
+  // $QANET_THREADS, as the qanet program does).
+  std::unique_ptr<tbb::global_control> cap;
+  if (const char* t = std::getenv("QANET_THREADS"); t && std::atoi(t) > 0)
+    cap = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                static_cast<std::size_t>(std::atoi(t)));
 
   std::vector<Frame> frames;
   for (int i = 2; i < argc; ++i) frames.push_back(read_frame(argv[i]));

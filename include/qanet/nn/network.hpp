@@ -353,7 +353,7 @@ class Network {
   std::vector<Linear<T>> head_;
   std::vector<Relu<T>> relu_;
   std::vector<const Tensor<T>*> maps_;
-  Tensor<T> conv_scratch_;  // the convolution outputs of predict_feature_maps
+  Tensor<T> conv_scratch_;  // predict_feature_maps' convolution outputs (3D; 2D blocks fuse them away)
   const Tensor<T>* features_ = nullptr;
   bool need_input_grad_ = true;
   std::vector<Tensor<T>> grads_;

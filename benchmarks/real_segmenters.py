@@ -73,7 +73,13 @@ def rng_for(*keys):
 
 # ----------------------------------------------------------------------------- data sets
 
-def load_datasets(data, dsb_n, which):
+def in_dsb_part(image_id, part):
+    """The split of qanet (qa/split.hpp): FNV-1a % 100 < 70 train, < 85 calibration, else test."""
+    b = fnv1a64("DSB2018-stage1-train/" + image_id) % 100
+    return b >= 85 if part == "test" else 70 <= b < 85 if part == "calibration" else b < 70
+
+
+def load_datasets(data, dsb_n, which, dsb_part="test"):
     sim_dir = os.path.join(data, "Fluo-N2DH-SIM+")
     dsb_dir = os.path.join(data, "DSB2018-stage1-train")
     out = []
@@ -87,11 +93,11 @@ def load_datasets(data, dsb_n, which):
         if not os.path.isdir(os.path.join(dsb_dir, "masks")):
             sys.exit(f"real_segmenters.py: data folder {dsb_dir} is missing (give --data DIR)")
         ids = sorted(f[:-4] for f in os.listdir(os.path.join(dsb_dir, "images")) if f.endswith(".tif"))
-        test = [i for i in ids if fnv1a64("DSB2018-stage1-train/" + i) % 100 >= 85]
-        log(f"DSB2018-stage1-train: {len(ids)} images, {len(test)} in the test part; using {min(dsb_n, len(test))}")
+        test = [i for i in ids if in_dsb_part(i, dsb_part)]
+        log(f"DSB2018-stage1-train: {len(ids)} images, {len(test)} in the {dsb_part} part; using {min(dsb_n, len(test))}")
         frames = [(t, os.path.join(dsb_dir, "images", i + ".tif"), os.path.join(dsb_dir, "masks", i + ".tif"), i)
                   for t, i in enumerate(test[:dsb_n])]
-        out.append({"name": "dsb", "title": "DSB2018-stage1-train test part", "frames": frames,
+        out.append({"name": "dsb", "title": f"DSB2018-stage1-train {dsb_part} part", "frames": frames,
                     "test_images": len(test), "all_images": len(ids)})
     for ds in out:
         for f in ds["frames"]:

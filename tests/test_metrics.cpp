@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <iterator>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -977,4 +978,43 @@ TEST_CASE("regression statistics agree with numpy / scipy.stats") {
   CHECK(r.mae == doctest::Approx(j["mae"].get<double>()).epsilon(1e-12));
   CHECK(r.rmse == doctest::Approx(j["rmse"].get<double>()).epsilon(1e-12));
   CHECK(r.bias == doctest::Approx(j["bias"].get<double>()).epsilon(1e-12));
+}
+
+TEST_CASE("predicted_object_ious: every predicted object's best IoU, against brute force") {
+  // Random rectangles in both images (overlapping, so objects touch several partners), then each
+  // predicted label's IoU with every GT label from explicit voxel sets.
+  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+    Rng rng(seed);
+    const Shape<2> shape(23, 31);
+    LabelImage<2> gt(shape), pred(shape);
+    for (LabelImage<2>* img : {&gt, &pred})
+      for (Label l = 1; l <= 7; ++l) {
+        const Index y = rng.uniform_int(0, 18), x = rng.uniform_int(0, 26), h = rng.uniform_int(1, 6), w = rng.uniform_int(1, 6);
+        for (Index yy = y; yy < std::min<Index>(23, y + h); ++yy)
+          for (Index xx = x; xx < std::min<Index>(31, x + w); ++xx) (*img)[yy * 31 + xx] = l * (img == &gt ? 1 : 3);
+      }
+    std::map<Label, std::vector<Index>> g, p;
+    for (Index i = 0; i < shape.size(); ++i) {
+      if (gt[i]) g[gt[i]].push_back(i);
+      if (pred[i]) p[pred[i]].push_back(i);
+    }
+    const auto got = predicted_object_ious(gt, pred);
+    REQUIRE(got.size() == p.size());
+    std::size_t k = 0;
+    for (const auto& [pl, pv] : p) {
+      double best = 0;
+      Label partner = 0;
+      for (const auto& [gl, gv] : g) {
+        std::vector<Index> both;
+        std::set_intersection(pv.begin(), pv.end(), gv.begin(), gv.end(), std::back_inserter(both));
+        const double iou = static_cast<double>(both.size()) / static_cast<double>(pv.size() + gv.size() - both.size());
+        if (iou > best) best = iou, partner = gl;  // labels ascend: ties keep the smaller one
+      }
+      CHECK(got[k].pred_label == pl);
+      CHECK(got[k].pred_size == static_cast<Index>(pv.size()));
+      CHECK(got[k].gt_label == partner);
+      CHECK(got[k].iou == doctest::Approx(best).epsilon(1e-15));
+      ++k;
+    }
+  }
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct Options {
-  std::string image, mask, images, masks, model, heatmap;
+  std::string image, mask, images, masks, model, heatmap, per_object, object_model;
   bool json = false, no_rescale = false, count_weights = false, patch_by_patch = false;
   long patch = -1, stride = -1;
   double scale = 0, diameter = 0;
@@ -29,6 +30,32 @@ struct Options {
 };
 
 using qanet::cli::FrameScore;
+
+template <int Dim>
+json object_list(const std::vector<qanet::ObjectScore<Dim>>& objects) {
+  json list = json::array();
+  for (const auto& o : objects)
+    list.push_back({{"label", o.label}, {"centroid", o.centroid}, {"voxels", o.voxels}, {"score", o.score}});
+  return list;
+}
+
+json frame_objects(const FrameScore& f) { return f.a2 ? object_list(f.objects2) : object_list(f.objects3); }
+
+// One row per object: frame, mask, label, centroid (numpy order), voxels, predicted IoU.
+std::string object_csv(const std::vector<FrameScore>& frames, int dim) {
+  std::string csv = dim == 2 ? "frame,mask,label,y,x,voxels,predicted_iou\n" : "frame,mask,label,z,y,x,voxels,predicted_iou\n";
+  char b[64];
+  for (const auto& f : frames) {
+    if (!f.ok()) continue;
+    for (const auto& o : frame_objects(f)) {
+      csv += std::to_string(f.frame) + "," + f.mask.string() + "," + std::to_string(o["label"].get<long long>());
+      for (const double c : o["centroid"]) std::snprintf(b, sizeof b, ",%.2f", c), csv += b;
+      std::snprintf(b, sizeof b, ",%lld,%.6f\n", o["voxels"].get<long long>(), o["score"].get<double>());
+      csv += b;
+    }
+  }
+  return csv;
+}
 
 template <int Dim>
 json patch_list(const qanet::Assessment<Dim>& a) {
@@ -45,6 +72,15 @@ bool is_bad(double score, double threshold, bool higher_is_better) {
 template <int Dim>
 int run_dim(const Options& o, const fs::path& model_path) {
   const qanet::Assessor<Dim> assessor(model_path);
+  // Per-object scores come from the per-object model (or a frame model given as --object-model).
+  std::optional<qanet::Assessor<Dim>> objects;
+  if (!o.per_object.empty()) {
+    const fs::path m = qanet::cli::find_model(o.object_model, qanet::cli::object_model);
+    if (qanet::nn::read_model_info(m).config.dim != Dim)
+      throw qanet::InvalidArgument("--object-model " + m.string() + " is not a " + std::to_string(Dim) +
+                                   "D model like " + model_path.string());
+    objects.emplace(m);
+  }
   qanet::AssessOptions opt;
   opt.patch = o.patch;
   opt.stride = o.stride;
@@ -62,7 +98,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
   } else {
     frames = qanet::cli::pair_result_frames(o.images, o.masks);
   }
-  qanet::cli::score_frames<Dim>(assessor, frames, opt, o.heatmap, "qanet score");
+  qanet::cli::score_frames<Dim>(assessor, frames, opt, o.heatmap, "qanet score", objects ? &*objects : nullptr);
   const qanet::cli::SequenceScore seq = qanet::cli::pool_frame_scores(frames);
   const bool hib = assessor.higher_is_better();
   json flagged = json::array();
@@ -74,12 +110,17 @@ int run_dim(const Options& o, const fs::path& model_path) {
       if (is_bad(p["score"].get<double>(), o.flag_below, hib))
         flagged.push_back({{"mask", f.mask.string()}, {"patch_origin", p["origin"]}, {"patch_size", p["size"]},
                            {"score", p["score"]}});
+    for (const auto& ob : frame_objects(f))
+      if (is_bad(ob["score"].get<double>(), o.flag_below, true))
+        flagged.push_back({{"mask", f.mask.string()}, {"object", ob["label"]}, {"centroid", ob["centroid"]},
+                           {"score", ob["score"]}});
   }
   if (!folder && !frames.front().ok())  // one frame: its reason is the error
     throw qanet::UndefinedValue(frames.front().mask.string() + ": " + frames.front().error);
   for (const auto& f : frames)
     if (!f.ok()) std::fprintf(stderr, "qanet score: %s not scored: %s\n", f.mask.c_str(), f.error.c_str());
   if (seq.weight == 0) throw qanet::UndefinedValue("no mask in " + o.masks + " holds an object to score");
+  if (objects) qanet::write_file_atomic(o.per_object, object_csv(frames, Dim));
 
   const std::string metric = assessor.info().metric;
   // Conformal intervals (qa/interval.hpp), for models calibrated with residuals. A sequence
@@ -112,6 +153,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
       out["scale"] = f.a2 ? f.a2->scale : f.a3->scale;
       out["patches"] = f.a2 ? patch_list(*f.a2) : patch_list(*f.a3);
       out["trunk_passes"] = f.a2 ? f.a2->trunk_passes : f.a3->trunk_passes;  // 0: patch by patch
+      if (objects) out["objects_scored"] = frame_objects(f);
     } else {
       out["score"] = seq.score;
       if (assessor.has_intervals()) out["interval"] = interval_json(seq.score);
@@ -124,10 +166,12 @@ int run_dim(const Options& o, const fs::path& model_path) {
         j["objects"] = f.objects();
         if (f.ok()) j["weight"] = f.weight();  // the frame's weight in the sequence score
         if (!f.ok()) j["error"] = f.error;
+        if (f.ok() && objects) j["objects_scored"] = frame_objects(f);
         out["frames"].push_back(j);
       }
     }
     if (!std::isnan(o.flag_below)) out["flagged"] = flagged;
+    if (objects) out["object_model"] = objects->path().string();
     std::printf("%s\n", out.dump(2).c_str());
   } else {
     std::printf("qanet score (predicted %s, model %s)\n", metric.c_str(), model_path.filename().c_str());
@@ -149,12 +193,24 @@ int run_dim(const Options& o, const fs::path& model_path) {
                   static_cast<long long>(frames.front().objects()),
                   frames.front().a2 ? frames.front().a2->patches.size() : frames.front().a3->patches.size());
     }
+    if (objects) {
+      std::size_t n = 0, poor = 0;
+      double sum = 0;
+      for (const auto& f : frames)
+        for (const auto& ob : frame_objects(f)) ++n, sum += ob["score"].get<double>(), poor += ob["score"].get<double>() < 0.5;
+      std::printf("per object (predicted IoU with the true cell, model %s): %zu objects, mean %.4f, %zu below 0.5; "
+                  "table in %s\n",
+                  objects->path().filename().c_str(), n, n ? sum / static_cast<double>(n) : 0.0, poor,
+                  o.per_object.c_str());
+    }
     if (!std::isnan(o.flag_below)) {
       std::printf("%zu flagged for inspection (%s %g):\n", flagged.size(), hib ? "below" : "above", o.flag_below);
-      for (const auto& f : flagged)
-        std::printf("  %s%s score %.4f\n", f["mask"].get<std::string>().c_str(),
-                    f.contains("patch_origin") ? (" patch at " + f["patch_origin"].dump()).c_str() : "",
-                    f["score"].get<double>());
+      for (const auto& f : flagged) {
+        std::string where;
+        if (f.contains("patch_origin")) where = " patch at " + f["patch_origin"].dump();
+        if (f.contains("object")) where = " object " + f["object"].dump() + " at " + f["centroid"].dump();
+        std::printf("  %s%s score %.4f\n", f["mask"].get<std::string>().c_str(), where.c_str(), f["score"].get<double>());
+      }
     }
   }
   return 0;
@@ -194,7 +250,14 @@ qanet::cli::RegisterCommand registration{
       app.add_flag("--count-weights", o->count_weights,
                    "Weight patches by the number of objects they touch (default: by the visible share of each object)");
       app.add_option("--flag-below", o->flag_below, "List frames and patches of quality worse than this");
-      app.add_option("--heatmap", o->heatmap, "Write per-patch quality overlays (PNG) into this folder");
+      app.add_option("--heatmap", o->heatmap,
+                     "Write per-patch quality overlays (PNG) into this folder (with --per-object also each object's)");
+      app.add_option("--per-object", o->per_object,
+                     "Also predict every object's IoU with its true cell; the table (CSV) goes to this file, the "
+                     "JSON gets objects_scored");
+      app.add_option("--object-model", o->object_model,
+                     "Model of --per-object (default: $QANET_OBJECT_MODEL or the bundled per-object model; a frame "
+                     "SEG model judges each object alone with the others hidden)");
       app.add_option("--coverage", o->coverage,
                      "Coverage of the score intervals of models calibrated with residuals (default 0.9)")
           ->check(CLI::Range(0.5, 0.999));

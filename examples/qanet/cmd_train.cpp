@@ -337,7 +337,10 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--out", o->out,
                      "Model file (safetensors; the best on validation); also OUT.last.safetensors, OUT.ckpt, "
                      "OUT.log.csv and OUT.curve.svg")->required();
-      app.add_option("--metric", o->metric, "Target metric")->check(CLI::IsMember({"seg", "mhd95", "asd", "nemhd"}));
+      app.add_option("--metric", o->metric,
+                     "Target metric (iou: a per-object model, each object's IoU with its true cell; needs "
+                     "--judged-scale true)")
+          ->check(CLI::IsMember({"seg", "mhd95", "asd", "nemhd", "iou"}));
       app.add_option("--preset", o->preset, "Model size")->check(CLI::IsMember({"small", "paper"}));
       app.add_option("--architecture", o->architecture, "ribcage (QANet), siamese or naive (ablations)")
           ->check(CLI::IsMember({"ribcage", "siamese", "naive"}));

@@ -37,7 +37,7 @@ inline std::string stats_line(const nlohmann::json& j) {
 // scatter.svg (predicted against true, with y = x) and hit_rate.svg (h(t) on [0, 1]).
 inline void write_evaluation_plots(const std::filesystem::path& dir, const std::vector<double>& predicted,
                                    const std::vector<double>& truth, const std::string& metric) {
-  const bool unit = metric == "seg" || metric == "nemhd";
+  const bool unit = unit_interval_metric(metric);
   PlotOptions so;
   so.title = "Predicted against true " + metric + " (n = " + std::to_string(truth.size()) + ")";
   so.x_label = "true " + metric;

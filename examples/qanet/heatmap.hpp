@@ -1,11 +1,12 @@
 #pragma once
 // Quality heat maps for people: the image in grey, each pixel tinted by the object-weighted
-// mean score of the patches covering it (red = poor, green = good), mask outlines in white.
-// 3D volumes show their middle plane.
+// mean score of the patches covering it, or (per-object scores) by its object's own score (red =
+// poor, green = good), mask outlines in white. 3D volumes show their middle plane.
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <unordered_map>
 #include <vector>
 
 #include "qanet/core/labels.hpp"
@@ -20,9 +21,13 @@ inline double goodness(double score, bool higher_is_better) {
   return higher_is_better ? std::clamp(score, 0.0, 1.0) : std::exp(-std::max(score, 0.0) / 5.0);
 }
 
-template <int Dim>
-void write_heatmap(const std::filesystem::path& path, const Image<float, Dim>& image, const LabelImage<Dim>& mask,
-                   const Assessment<Dim>& a, bool higher_is_better) {
+namespace detail {
+
+// The middle plane (2D: the image) in grey, each pixel tinted by quality(i, label) in [0, 1]
+// (0 red, 0.5 yellow, 1 green; NaN: untinted), the mask's outlines in white.
+template <int Dim, typename Quality>
+void write_tinted(const std::filesystem::path& path, const Image<float, Dim>& image, const LabelImage<Dim>& mask,
+                  Quality quality) {
   const Index h = image.shape()[Dim - 2], w = image.shape()[Dim - 1];
   const Index z = Dim == 3 ? image.shape()[0] / 2 : 0;
   const Index plane = h * w;
@@ -30,20 +35,11 @@ void write_heatmap(const std::filesystem::path& path, const Image<float, Dim>& i
   ImageView<const Label, 2> lab(mask.data() + z * plane, Shape<2>(h, w));
   const auto grey = normalize_percentile(img);
   const auto outline = trinary_encode(lab);
-  std::vector<double> sum(static_cast<std::size_t>(plane), 0.0), weight(static_cast<std::size_t>(plane), 0.0);
-  for (const auto& p : a.patches) {
-    if (Dim == 3 && (z < p.origin[0] || z >= p.origin[0] + p.size[0])) continue;
-    const double g = goodness(p.score, higher_is_better), wt = static_cast<double>(p.objects);
-    for (Index y = p.origin[Dim - 2]; y < std::min(h, p.origin[Dim - 2] + p.size[Dim - 2]); ++y)
-      for (Index x = p.origin[Dim - 1]; x < std::min(w, p.origin[Dim - 1] + p.size[Dim - 1]); ++x)
-        sum[y * w + x] += g * wt, weight[y * w + x] += wt;
-  }
   std::vector<std::uint8_t> rgb(static_cast<std::size_t>(plane) * 3);
   for (Index i = 0; i < plane; ++i) {
     const double v = std::clamp(static_cast<double>(grey[i]), 0.0, 1.0) * 255.0;
     double r = v, g = v, b = v;
-    if (weight[i] > 0) {
-      const double q = sum[i] / weight[i];  // 0 red, 0.5 yellow, 1 green
+    if (const double q = quality(i, lab[i]); !std::isnan(q)) {
       const double cr = q < 0.5 ? 255 : 255 * (1 - q) * 2, cg = q < 0.5 ? 255 * q * 2 : 255;
       r = 0.55 * v + 0.45 * cr, g = 0.55 * v + 0.45 * cg, b = 0.55 * v;
     }
@@ -52,6 +48,37 @@ void write_heatmap(const std::filesystem::path& path, const Image<float, Dim>& i
     rgb[3 * i + 2] = static_cast<std::uint8_t>(b);
   }
   write_png(path, rgb, static_cast<int>(w), static_cast<int>(h), 3);
+}
+
+}  // namespace detail
+
+// Each pixel tinted by the object-weighted mean score of the patches covering it.
+template <int Dim>
+void write_heatmap(const std::filesystem::path& path, const Image<float, Dim>& image, const LabelImage<Dim>& mask,
+                   const Assessment<Dim>& a, bool higher_is_better) {
+  const Index h = image.shape()[Dim - 2], w = image.shape()[Dim - 1];
+  const Index z = Dim == 3 ? image.shape()[0] / 2 : 0;
+  std::vector<double> sum(static_cast<std::size_t>(h * w), 0.0), weight(static_cast<std::size_t>(h * w), 0.0);
+  for (const auto& p : a.patches) {
+    if (Dim == 3 && (z < p.origin[0] || z >= p.origin[0] + p.size[0])) continue;
+    const double g = goodness(p.score, higher_is_better), wt = static_cast<double>(p.objects);
+    for (Index y = p.origin[Dim - 2]; y < std::min(h, p.origin[Dim - 2] + p.size[Dim - 2]); ++y)
+      for (Index x = p.origin[Dim - 1]; x < std::min(w, p.origin[Dim - 1] + p.size[Dim - 1]); ++x)
+        sum[y * w + x] += g * wt, weight[y * w + x] += wt;
+  }
+  detail::write_tinted(path, image, mask, [&](Index i, Label) { return weight[i] > 0 ? sum[i] / weight[i] : NAN; });
+}
+
+// Every object tinted by its own predicted IoU (Assessor::assess_objects).
+template <int Dim>
+void write_object_heatmap(const std::filesystem::path& path, const Image<float, Dim>& image,
+                          const LabelImage<Dim>& mask, const std::vector<ObjectScore<Dim>>& objects) {
+  std::unordered_map<Label, double> score;
+  for (const auto& o : objects) score[o.label] = o.score;
+  detail::write_tinted(path, image, mask, [&](Index, Label l) {
+    const auto it = l ? score.find(l) : score.end();
+    return it != score.end() ? it->second : NAN;
+  });
 }
 
 }  // namespace qanet::cli

@@ -25,6 +25,8 @@ struct FrameScore {
   std::filesystem::path image, mask;
   std::optional<Assessment<2>> a2;
   std::optional<Assessment<3>> a3;
+  std::vector<ObjectScore<2>> objects2;  // per-object scores, when asked for
+  std::vector<ObjectScore<3>> objects3;
   std::string error;  // frames that cannot be scored (e.g. an empty mask) say why
   double score() const { return a2 ? a2->score : a3->score; }
   Index objects() const { return a2 ? a2->objects : (a3 ? a3->objects : 0); }
@@ -51,9 +53,11 @@ inline std::vector<FrameScore> pair_result_frames(const std::filesystem::path& i
   return frames;
 }
 
+// Scores one frame; with `objects` (a per-object or frame model) also every object of its mask
+// (Assessor::assess_objects). Heat maps: the patches' scores, and with objects each object's.
 template <int Dim>
 void score_frame(const Assessor<Dim>& assessor, FrameScore& f, const AssessOptions& opt,
-                 const std::string& heatmap_dir = "") {
+                 const std::string& heatmap_dir = "", const Assessor<Dim>* objects = nullptr) {
   // A 2D file reads as a one-plane volume; a 3D model cannot judge a volume of one plane.
   if (Dim == 3 && tiff_info(f.image).dim == 2)
     throw InvalidArgument("image " + f.image.string() + " is 2D but the model " + assessor.path().string() +
@@ -65,11 +69,15 @@ void score_frame(const Assessor<Dim>& assessor, FrameScore& f, const AssessOptio
                           f.mask.string() + " (" + mask.shape().str() + ") differ in shape");
   try {
     auto a = assessor.assess(image.cview(), mask.cview(), opt);
-    if (!heatmap_dir.empty())
-      write_heatmap(std::filesystem::path(heatmap_dir) / (f.mask.stem().string() + "_quality.png"), image, mask, a,
-                    assessor.higher_is_better());
-    if constexpr (Dim == 2) f.a2 = std::move(a);
-    else f.a3 = std::move(a);
+    std::vector<ObjectScore<Dim>> scored;
+    if (objects) scored = objects->assess_objects(image.cview(), mask.cview(), opt);
+    const std::filesystem::path dir(heatmap_dir);
+    if (!heatmap_dir.empty()) {
+      write_heatmap(dir / (f.mask.stem().string() + "_quality.png"), image, mask, a, assessor.higher_is_better());
+      if (objects) write_object_heatmap(dir / (f.mask.stem().string() + "_objects.png"), image, mask, scored);
+    }
+    if constexpr (Dim == 2) f.a2 = std::move(a), f.objects2 = std::move(scored);
+    else f.a3 = std::move(a), f.objects3 = std::move(scored);
   } catch (const UndefinedValue& e) {
     f.error = e.what();
   } catch (const InvalidArgument& e) {  // bad values in the pixels (NaN, Inf): name the frame
@@ -80,11 +88,11 @@ void score_frame(const Assessor<Dim>& assessor, FrameScore& f, const AssessOptio
 // Scores every frame in parallel, with a progress line on a terminal.
 template <int Dim>
 void score_frames(const Assessor<Dim>& assessor, std::vector<FrameScore>& frames, const AssessOptions& opt,
-                  const std::string& heatmap_dir, const char* command) {
+                  const std::string& heatmap_dir, const char* command, const Assessor<Dim>* objects = nullptr) {
   std::atomic<std::size_t> done{0};
   const bool progress = frames.size() > 1 && isatty(fileno(stderr));
   tbb::parallel_for(std::size_t{0}, frames.size(), [&](std::size_t i) {
-    score_frame<Dim>(assessor, frames[i], opt, heatmap_dir);
+    score_frame<Dim>(assessor, frames[i], opt, heatmap_dir, objects);
     if (progress) std::fprintf(stderr, "\r%s: %zu/%zu frames", command, ++done, frames.size());
   });
   if (progress) std::fprintf(stderr, "\n");

@@ -4,6 +4,8 @@
 // |R ∩ S| / |R ∪ S|, else 0. Computed from one pass over the voxels.
 
 #include <algorithm>
+#include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -99,6 +101,41 @@ template <typename G, typename P>
 MatchResult match_objects(const G& gt, const P& pred) {
   detail::static_check_pair<G, P>();
   return detail::match_impl(detail::const_label_view(gt), detail::const_label_view(pred)).result;
+}
+
+// One predicted object and its best ground-truth partner by intersection over union: the
+// quality of that object on its own (per-object scores, qa/assessor.hpp assess_objects), where
+// SEG judges ground-truth objects. A false positive touching no ground-truth object has IoU 0.
+struct PredictedObjectIoU {
+  Label pred_label = 0;
+  Index pred_size = 0;
+  Label gt_label = 0;  // 0: it touches no ground-truth object
+  double iou = 0.0;
+};
+
+// The name of that quality as a model's metric: per-object models are trained on it
+// (qa/training_data.hpp) and judge one object at a time (Assessor::assess_objects).
+inline const std::string per_object_metric = "iou";
+
+// Every predicted object of `pred` (by increasing label) with its best IoU against `gt`;
+// ties go to the smaller ground-truth label. Same inputs as match_objects.
+template <typename G, typename P>
+std::vector<PredictedObjectIoU> predicted_object_ious(const G& gt, const P& pred) {
+  detail::static_check_pair<G, P>();
+  const auto t = detail::overlap_table(detail::const_label_view(gt), detail::const_label_view(pred));
+  std::unordered_map<Label, PredictedObjectIoU> best;
+  for (const auto& [label, s] : t.pred) best[label] = {label, s.size, 0, 0.0};
+  for (const auto& [key, n] : t.pairs) {
+    const Label g = static_cast<Label>(key >> 32), p = static_cast<Label>(key & 0xffffffffu);
+    PredictedObjectIoU& b = best.at(p);
+    const double iou = static_cast<double>(n) / static_cast<double>(t.gt.at(g).size + b.pred_size - n);
+    if (iou > b.iou || (iou == b.iou && b.gt_label != 0 && g < b.gt_label)) b.gt_label = g, b.iou = iou;
+  }
+  std::vector<PredictedObjectIoU> out;
+  out.reserve(best.size());
+  for (const auto& kv : best) out.push_back(kv.second);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.pred_label < b.pred_label; });
+  return out;
 }
 
 }  // namespace qanet

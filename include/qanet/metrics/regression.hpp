@@ -14,6 +14,12 @@
 
 namespace qanet {
 
+// Whether a metric's values lie in [0, 1] with higher better (SEG, neMHD, the per-object IoU
+// "iou") or are distances in px (>= 0, lower better).
+inline bool unit_interval_metric(const std::string& metric) {
+  return metric == "seg" || metric == "SEG" || metric == "nemhd" || metric == "iou";
+}
+
 struct RegressionStats {
   Index n = 0;
   std::optional<double> pearson;   // nullopt when either list is constant

@@ -45,6 +45,9 @@ struct TrainingSample {
   // With SampleOptions::count_objects: the GT objects the patch shows, each counted by the share
   // of its voxels inside the patch (the weight scoring should give the patch).
   std::optional<double> objects_in_view;
+  // With SampleOptions::object_target: the patch is centred on one object of the perturbed mask,
+  // `mask` holds only it (label 1), and this is its best IoU with a ground-truth object.
+  std::optional<double> object_iou;
   PerturbRecord record;
   double zoom = 1.0;        // the patch is a window of its source resampled by this factor
   std::uint64_t index = 0;
@@ -88,6 +91,13 @@ struct SampleOptions {
   // With a judged scale, also give each sample its GT objects in view (TrainingSample::
   // objects_in_view), the target of a model's object-count output.
   bool count_objects = false;
+  // With a judged scale: per-object samples (TrainingSample::object_iou) for models that judge
+  // one object at a time. A mask object of the context window is drawn at random (false
+  // positives and fragments as often as they occur), the patch is centred on it, the other
+  // objects are removed from the mask (the image keeps every cell: a fragment must look like
+  // part of a larger cell), and the target is its IoU with its best ground-truth partner,
+  // measured on the whole context window.
+  bool object_target = false;
 
   static Shape<Dim> default_patch() {
     if constexpr (Dim == 2) return Shape<2>(256, 256);
@@ -250,6 +260,8 @@ class SampleGenerator {
       throw InvalidArgument("SampleGenerator: context must lie in [1, 4]");
     if (opt_.count_objects && !opt_.judged_diameter)
       throw InvalidArgument("SampleGenerator: count_objects needs a judged scale (judged_diameter)");
+    if (opt_.object_target && !opt_.judged_diameter)
+      throw InvalidArgument("SampleGenerator: object_target needs a judged scale (judged_diameter)");
     opt_.perturb.validate();
   }
 
@@ -348,13 +360,26 @@ class SampleGenerator {
     zoom = std::clamp(zoom * jitter_zoom(rng), 0.25, 4.0);
     const Shape<Dim>& full = s.gt.shape();
     const Shape<Dim> win = zoomed_window(full, opt_.patch, zoom);
-    const auto o = window_around(full, win, anchor, rng);
+    std::array<Index, Dim> o;
+    if (opt_.object_target) {
+      const auto objects = predicted_object_ious(s.gt, s.mask);
+      if (objects.empty()) return false;  // every cell missed: no object to judge
+      const auto& pick = objects[static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(objects.size()) - 1))];
+      s.object_iou = pick.iou;
+      for (Label& v : s.mask) v = v == pick.pred_label ? 1 : 0;
+      const auto box = detail::find_instances(s.mask.cview()).front();
+      for (int a = 0; a < Dim; ++a)
+        o[a] = std::clamp<Index>((box.lo[a] + box.hi[a] + 1) / 2 - win[a] / 2, 0, full[a] - win[a]);
+    } else {
+      o = window_around(full, win, anchor, rng);
+    }
     if (opt_.whole_object_seg) s.whole_object_seg = visible_share_seg<Dim>(s.gt, s.mask, o, win);
     if (opt_.count_objects) s.objects_in_view = visible_objects<Dim>(s.gt, o, win);
     s.zoom = zoom;
     s.image = to_patch(cut(s.image, o, win));
     s.gt = relabel_compact(to_patch(cut(s.gt, o, win)));
     s.mask = relabel_compact(to_patch(cut(s.mask, o, win)));
+    if (opt_.object_target && count_cells(s.mask) == 0) return false;  // lost in the resampling
     return count_cells(s.gt) >= opt_.min_objects;
   }
 

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,10 +22,13 @@
 
 #include "qanet/core/error.hpp"
 #include "qanet/core/image.hpp"
+#include "qanet/metrics/match.hpp"
 #include "qanet/metrics/regression.hpp"
 #include "qanet/nn/model_file.hpp"
 #include "qanet/qa/inputs.hpp"
+#include "qanet/perturb/detail/instances.hpp"
 #include "qanet/qa/interval.hpp"
+#include "qanet/qa/objects.hpp"
 #include "qanet/qa/tiling.hpp"
 
 namespace qanet {
@@ -142,24 +146,20 @@ class Assessor {
     return scale_factor_for(image, labels, target_diameter_, convention_.scale);
   }
   // Whether higher predicted values mean better segmentations (SEG, neMHD) or worse (distances).
-  bool higher_is_better() const { return info_.metric == "seg" || info_.metric == "SEG" || info_.metric == "nemhd"; }
+  bool higher_is_better() const { return unit_interval_metric(info_.metric); }
+  // Whether the model judges one object at a time (trained with --metric iou, assess_objects).
+  bool per_object() const { return info_.metric == per_object_metric; }
 
   template <typename T, typename L>
   Assessment<Dim> assess(const ImageView<const T, Dim>& image, const ImageView<const L, Dim>& labels,
                          const AssessOptions& opt = {}) const {
-    if (image.shape() != labels.shape())
-      throw InvalidArgument("assess: image " + image.shape().str() + " and mask " + labels.shape().str() +
-                            " differ in shape");
-    if (image.empty()) throw InvalidArgument("assess: empty image");
+    Prepared prep = prepare(image, labels, opt);
     Assessment<Dim> out;
-    out.objects = distinct_objects(labels);
-    if (out.objects == 0)
-      throw UndefinedValue("assess: the mask holds no object, so there is no segmentation to assess");
-    out.scale = scale_for(image, labels, opt);
-    const auto factor = scale_factors<Dim>(out.scale);
-    Image<float, Dim> img = out.scale == 1.0 ? Image<float, Dim>::from_view(image) : rescale_linear(image, factor);
-    if (convention_.normalisation == Normalisation::per_image) img = normalize_percentile(img.cview());
-    LabelImage<Dim> lab = out.scale == 1.0 ? to_labels(labels) : to_labels(rescale_nearest(labels, factor).cview());
+    out.objects = prep.objects;
+    out.scale = prep.scale;
+    const auto& factor = prep.factor;
+    const Image<float, Dim>& img = prep.image;
+    const LabelImage<Dim>& lab = prep.labels;
 
     // Patch geometry in the rescaled image; images smaller than a patch are padded.
     std::array<Index, Dim> patch{}, stride{};
@@ -300,14 +300,142 @@ class Assessor {
     return assess(image.cview(), labels.cview(), opt);
   }
 
+  // The quality of every object of the mask on its own: its predicted IoU with the true cell
+  // under it, by increasing label. The frame is rescaled as assess() does (the scale measured on
+  // the whole mask), and the network judges a window centred on each object (the training patch,
+  // grown to hold a larger object) whose mask shows that object alone. A per-object model
+  // (per_object(), trained with `qanet train --metric iou`) sees the image as it is: it learned
+  // that a fragment of a larger cell or a merge of two is poor. A frame model (SEG) is applied
+  // as the QANet paper suggests, with the other objects also hidden in the image (filled with the
+  // window's background median), so that the one object is the only cell it judges. Objects
+  // that rescaling would lose keep one voxel at their centroid.
+  template <typename T, typename L>
+  std::vector<ObjectScore<Dim>> assess_objects(const ImageView<const T, Dim>& image,
+                                               const ImageView<const L, Dim>& labels,
+                                               const AssessOptions& opt = {}) const {
+    Prepared prep = prepare(image, labels, opt);
+    const auto original = detail::find_instances(to_labels(labels).cview());
+    {  // objects lost by shrinking come back as one voxel
+      std::unordered_set<Label> kept;
+      for (Label v : prep.labels)
+        if (v) kept.insert(v);
+      for (const auto& ob : original) {
+        if (kept.count(ob.label)) continue;
+        std::array<Index, Dim> q{};
+        for (int a = 0; a < Dim; ++a)
+          q[a] = std::clamp<Index>(static_cast<Index>(std::floor((ob.centroid[a] + 0.5) * prep.factor[a])), 0,
+                                   prep.labels.shape()[a] - 1);
+        prep.labels[prep.labels.shape().offset(q)] = ob.label;
+      }
+    }
+    const auto objects = detail::find_instances(prep.labels.cview());
+    // Windows of equal shape go through the network together.
+    std::map<std::array<Index, Dim>, std::vector<std::size_t>> groups;
+    std::vector<std::array<Index, Dim>> origin(objects.size());
+    for (std::size_t k = 0; k < objects.size(); ++k) {
+      std::array<Index, Dim> size{};
+      for (int a = 0; a < Dim; ++a) {
+        const Index patch = std::max(min_extent_, opt.patch > 0 ? opt.patch : patch_[a]);
+        const Index extent = objects[k].hi[a] - objects[k].lo[a] + 1;
+        size[a] = std::max(patch, extent + patch / 4);  // a large object with some context
+        origin[k][a] = (objects[k].lo[a] + objects[k].hi[a] + 1) / 2 - size[a] / 2;
+      }
+      groups[size].push_back(k);
+    }
+    const bool hide_others = !per_object();
+    std::vector<double> score(objects.size());
+    Lease lease{this, borrow()};
+    nn::Network<float, Dim>& net = *lease.net;
+    nn::Tensor<float> xi, xs;
+    const Index batch = std::max<Index>(1, opt.batch);
+    for (const auto& [size, members] : groups) {
+      const Shape<Dim> shape(size);
+      for (std::size_t j0 = 0; j0 < members.size(); j0 += static_cast<std::size_t>(batch)) {
+        const std::size_t j1 = std::min(members.size(), j0 + static_cast<std::size_t>(batch));
+        xi.reshape(nn::activation_shape<Dim>(static_cast<Index>(j1 - j0), 1, size));
+        xs.reshape(xi.shape());
+        for (std::size_t j = j0; j < j1; ++j) {
+          const std::size_t k = members[j];
+          Image<float, Dim> pi = reflected_window(prep.image, origin[k], shape);
+          LabelImage<Dim> pl = reflected_window(prep.labels, origin[k], shape);
+          if (hide_others) {
+            std::vector<float> background;
+            for (Index i = 0; i < pl.size(); ++i)
+              if (pl[i] == 0) background.push_back(pi[i]);
+            float fill = 0;
+            if (!background.empty()) {
+              auto mid = background.begin() + static_cast<std::ptrdiff_t>(background.size() / 2);
+              std::nth_element(background.begin(), mid, background.end());
+              fill = *mid;
+            }
+            for (Index i = 0; i < pl.size(); ++i)
+              if (pl[i] != 0 && pl[i] != objects[k].label) pi[i] = fill;
+          }
+          for (Label& v : pl) v = v == objects[k].label ? 1 : 0;
+          if (convention_.normalisation == Normalisation::per_patch) pi = normalize_percentile(pi.cview());
+          const Image<float, Dim> pe = nn::encode_segmentation<float>(pl.cview(), info_.config.encoding);
+          const Index n = pi.size(), b = static_cast<Index>(j - j0);
+          std::copy_n(pi.data(), n, xi.data() + b * n);
+          std::copy_n(pe.data(), n, xs.data() + b * n);
+        }
+        const auto& y = net.predict(xi, xs);
+        const Index outputs = info_.config.outputs;
+        for (std::size_t j = j0; j < j1; ++j) {
+          const double raw = static_cast<double>(y[static_cast<Index>(j - j0) * outputs]);
+          score[members[j]] = clamp_score(opt.calibrated ? calibration_(raw) : raw);
+        }
+      }
+    }
+    std::unordered_map<Label, double> by_label;
+    for (std::size_t k = 0; k < objects.size(); ++k) by_label[objects[k].label] = score[k];
+    std::vector<ObjectScore<Dim>> out;
+    out.reserve(original.size());
+    for (const auto& ob : original) out.push_back({ob.label, ob.area, ob.centroid, by_label.at(ob.label)});
+    return out;
+  }
+
+  template <typename T, typename L>
+  std::vector<ObjectScore<Dim>> assess_objects(const Image<T, Dim>& image, const Image<L, Dim>& labels,
+                                               const AssessOptions& opt = {}) const {
+    return assess_objects(image.cview(), labels.cview(), opt);
+  }
+
   // A score as the model's metric allows: [0, 1] for SEG and NEMHD, >= 0 for distances.
   double clamp_score(double v) const {
     if (!std::isfinite(v)) throw Error("assess: the model produced a non-finite score (corrupt model?)");
-    if (info_.metric == "seg" || info_.metric == "SEG" || info_.metric == "nemhd") return std::clamp(v, 0.0, 1.0);
+    if (unit_interval_metric(info_.metric)) return std::clamp(v, 0.0, 1.0);
     return std::max(v, 0.0);
   }
 
  private:
+  // The frame as the network sees it: checked, rescaled to the model's object scale (the image
+  // normalised per image when the model was trained so), with the mask's objects counted.
+  struct Prepared {
+    Index objects = 0;
+    double scale = 1;
+    std::array<double, Dim> factor{};
+    Image<float, Dim> image;
+    LabelImage<Dim> labels;
+  };
+  template <typename T, typename L>
+  Prepared prepare(const ImageView<const T, Dim>& image, const ImageView<const L, Dim>& labels,
+                   const AssessOptions& opt) const {
+    if (image.shape() != labels.shape())
+      throw InvalidArgument("assess: image " + image.shape().str() + " and mask " + labels.shape().str() +
+                            " differ in shape");
+    if (image.empty()) throw InvalidArgument("assess: empty image");
+    Prepared p;
+    p.objects = distinct_objects(labels);
+    if (p.objects == 0)
+      throw UndefinedValue("assess: the mask holds no object, so there is no segmentation to assess");
+    p.scale = scale_for(image, labels, opt);
+    p.factor = scale_factors<Dim>(p.scale);
+    p.image = p.scale == 1.0 ? Image<float, Dim>::from_view(image) : rescale_linear(image, p.factor);
+    if (convention_.normalisation == Normalisation::per_image) p.image = normalize_percentile(p.image.cview());
+    p.labels = p.scale == 1.0 ? to_labels(labels) : to_labels(rescale_nearest(labels, p.factor).cview());
+    return p;
+  }
+
   template <typename L>
   static Index distinct_objects(const ImageView<const L, Dim>& labels) {
     std::unordered_set<std::int64_t> seen;

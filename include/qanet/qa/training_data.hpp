@@ -128,7 +128,11 @@ template <int Dim>
 class TrainingData {
  public:
   TrainingData(std::vector<AnnotatedFrame<Dim>> frames, TrainingDataOptions<Dim> opt) : opt_(std::move(opt)) {
-    metric_value(MetricSummary{}, opt_.metric);  // validates the name
+    // "iou": per-object samples (SampleOptions::object_target), a model that judges one object.
+    const bool per_object = opt_.metric == per_object_metric;
+    if (!per_object) metric_value(MetricSummary{}, opt_.metric);  // validates the name
+    if (per_object && !(opt_.judged_scale && opt_.target_diameter > 0))
+      throw InvalidArgument("training data: per-object IoU targets need a judged scale and a target diameter");
     const double s = opt_.target_diameter > 0 ? opt_.target_diameter / reference_diameter : 1.0;
     so_.patch = opt_.patch;
     so_.boundary_metrics = opt_.metric != "seg";
@@ -138,6 +142,7 @@ class TrainingData {
     so_.scale_jitter = opt_.scale_jitter;
     so_.whole_object_seg = opt_.whole_object_seg && opt_.metric == "seg";
     so_.count_objects = opt_.count_objects;
+    so_.object_target = per_object;
     if (opt_.count_objects && !(opt_.judged_scale && opt_.target_diameter > 0))
       throw InvalidArgument("training data: counting the objects in view needs a judged scale and a target diameter");
     if (opt_.judged_scale && opt_.target_diameter > 0)
@@ -177,7 +182,9 @@ class TrainingData {
     for (std::uint64_t attempt = 0;; ++attempt) {
       const std::uint64_t i = attempt == 0 ? index : mix64(index ^ (attempt << 48));
       TrainingSample<Dim> s = raw_sample(seed, i);
-      const auto v = s.whole_object_seg ? s.whole_object_seg : metric_value(s.scores, opt_.metric);
+      const auto v = s.object_iou         ? s.object_iou
+                     : s.whole_object_seg ? s.whole_object_seg
+                                          : metric_value(s.scores, opt_.metric);
       if (v && std::isfinite(*v)) {
         *target = *v;
         if (objects) {

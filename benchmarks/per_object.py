@@ -2,7 +2,7 @@
 """Per-object quality: does `qanet score --per-object` predict each object's IoU with its true cell?
 
   /usr/bin/python3 benchmarks/per_object.py --qanet build/examples/qanet --out bench-objects \
-      [--object-model M] [--part test|calibration] [--data ../shared/data] [--dsb-images 30] \
+      [--object-model M] [--model FRAME_MODEL] [--part test|calibration] [--data ../shared/data] [--dsb-images 30] \
       [--datasets sim,dsb] [--limit-folders N] [--threads 2]
 
 The masks are those of benchmarks/real_segmenters.py (same segmenters, error modes and seeds):
@@ -77,6 +77,7 @@ def main():
     ap.add_argument("--qanet", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--object-model", default="", help="per-object model (default: qanet's bundled one)")
+    ap.add_argument("--model", default="", help="frame model qanet score also runs (default: the bundled one)")
     ap.add_argument("--part", default="test", choices=["test", "calibration"])
     ap.add_argument("--data", default=rs.DEFAULT_DATA)
     ap.add_argument("--dsb-images", type=int, default=30)
@@ -122,6 +123,8 @@ def main():
                    "--masks", masks_dir, "--per-object", table]
             if a.object_model:
                 cmd += ["--object-model", a.object_model]
+            if a.model:
+                cmd += ["--model", a.model]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 sys.exit(f"per_object.py: {' '.join(cmd)} failed (exit {r.returncode}): {r.stderr.strip()}")

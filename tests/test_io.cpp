@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdint>
+#include <iterator>
+#include <vector>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -12,6 +15,8 @@
 #include <thread>
 
 #include "qanet/io.hpp"
+#include "qanet/io/png.hpp"
+#include "png_read.hpp"
 #include "support.hpp"
 
 using namespace qanet;
@@ -917,4 +922,25 @@ TEST_CASE("randomly damaged TIFFs give qanet errors or images, never crashes or 
   CHECK(err.text().empty());
   CHECK(errors > 100);
   MESSAGE("damaged files: " << errors << " errors, " << images << " still decoded");
+}
+
+TEST_CASE("encode_png: libpng's reader gets the pixels back; write_png writes the same bytes; bad buffers refused") {
+  for (const auto& [w, h, channels] : std::vector<std::array<int, 3>>{{1, 1, 3}, {7, 5, 3}, {33, 2, 1}}) {
+    std::vector<std::uint8_t> px(static_cast<std::size_t>(w * h * channels));
+    for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<std::uint8_t>((i * 37 + 11) % 256);
+    const std::string bytes = qanet::encode_png(px, w, h, channels);
+    const auto d = qanet::testing::decode_png(bytes);
+    REQUIRE(d.ok);
+    CHECK(d.width == w);
+    CHECK(d.height == h);
+    for (int i = 0; i < w * h; ++i)
+      for (int c = 0; c < 3; ++c)
+        CHECK(d.rgb[static_cast<std::size_t>(3 * i + c)] == px[static_cast<std::size_t>(channels == 3 ? 3 * i + c : i)]);
+    qanet::testing::TempDir dir;
+    qanet::write_png(dir / "p.png", px, w, h, channels);
+    std::ifstream f(dir / "p.png", std::ios::binary);
+    CHECK(std::string(std::istreambuf_iterator<char>(f), {}) == bytes);
+  }
+  CHECK_THROWS_AS(qanet::encode_png(std::vector<std::uint8_t>(5), 2, 2, 3), qanet::InvalidArgument);
+  CHECK_THROWS_AS(qanet::encode_png(std::vector<std::uint8_t>(8), 2, 2, 2), qanet::InvalidArgument);
 }

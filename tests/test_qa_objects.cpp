@@ -12,6 +12,7 @@
 #include "qanet/perturb/samples.hpp"
 #include "qanet/qa/assessor.hpp"
 #include "qanet/qa/training_data.hpp"
+#include "png_read.hpp"
 #include "qa_test_util.hpp"
 
 using namespace qanet;
@@ -151,14 +152,17 @@ TEST_CASE("assess_objects: objects that shrinking would lose are still judged, i
   write_tiny_model<2>(dir / "iou.safetensors", 0, 11, nn::InputEncoding::trinary, true, 1, "iou");
   const Assessor<2> assessor(dir / "iou.safetensors");
   Scene<2> sc = object_scene();
-  sc.labels[60 * 110 + 100] = 40;  // one pixel, gone at a quarter of the size
+  sc.labels[60 * 110 + 100] = 40;  // single pixels, gone at a quarter of the size, side by side
+  sc.labels[60 * 110 + 101] = 41;  // (both fall on one voxel of the shrunk frame)
   AssessOptions opt;
   opt.scale = 0.25;
   const auto got = assessor.assess_objects(sc.image.cview(), sc.labels.cview(), opt);
-  REQUIRE(got.size() == 7);
-  CHECK(got.back().label == 40);
-  CHECK(got.back().voxels == 1);
-  CHECK(got.back().centroid == std::array<double, 2>{60.0, 100.0});
+  REQUIRE(got.size() == 8);
+  CHECK(got[6].label == 40);
+  CHECK(got[6].voxels == 1);
+  CHECK(got[6].centroid == std::array<double, 2>{60.0, 100.0});
+  CHECK(got[7].label == 41);
+  CHECK(got[7].score == doctest::Approx(got[6].score).epsilon(1e-6));  // the same one-voxel view
   for (const auto& o : got) CHECK((o.score >= 0 && o.score <= 1));
   // Errors as assess() gives them.
   LabelImage<2> empty(sc.labels.shape());
@@ -268,5 +272,92 @@ TEST_CASE("qanet score --per-object: the table, the JSON, the object heat map an
   CHECK(r.status != 0);
   CHECK(r.out.find("none.safetensors") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "o2.csv"));
+}
+
+TEST_CASE("qanet score --report: one page ranking frames, patches and objects, with pictures; seen by a browser") {
+  TempDir dir;
+  write_tiny_model<2>(dir / "seg.safetensors", 0, 11, nn::InputEncoding::trinary, true);
+  write_tiny_model<2>(dir / "iou.safetensors", 0, 12, nn::InputEncoding::trinary, true, 1, "iou");
+  fs::create_directories(dir / "01");
+  fs::create_directories(dir / "01_RES");
+  for (int t = 0; t < 4; ++t) {
+    const Scene<2> sc = scene_2d(60 + static_cast<std::uint64_t>(t));
+    Image<std::uint16_t, 2> img(sc.image.shape());
+    for (Index i = 0; i < img.size(); ++i) img[i] = static_cast<std::uint16_t>(std::lround(sc.image[i]));
+    LabelImage<2> mask = sc.labels;
+    for (auto& v : mask)  // frames with fewer, merged or no objects: varied scores
+      if ((t == 1 && v == 4) || (t == 2 && v > 5)) v = t == 1 ? 9 : 0;
+    if (t == 3) mask = LabelImage<2>(mask.shape());  // an empty mask: listed, not scored
+    write_tiff(dir / ("01/t00" + std::to_string(t) + ".tif"), img.cview());
+    write_tiff(dir / ("01_RES/mask00" + std::to_string(t) + ".tif"), mask.cview());
+  }
+  const std::string args = "score --model " + q(dir / "seg.safetensors") + " --object-model " +
+                           q(dir / "iou.safetensors") + " --images " + q(dir / "01") + " --masks " + q(dir / "01_RES") +
+                           " --per-object " + q(dir / "o.csv") + " --flag-below 2 --report " + q(dir / "report");
+  CliResult r = qanet_cli(args + " --json 2>/dev/null");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const json j = json::parse(r.out);
+  const std::string html = read_text(dir / "report" / "index.html");
+  REQUIRE_FALSE(html.empty());
+  // Frames in the table from worst to best: their frame numbers in the order of the JSON scores.
+  std::vector<std::pair<double, int>> by_score;
+  for (const auto& f : j["frames"])
+    if (!f["score"].is_null()) by_score.emplace_back(f["score"].get<double>(), f["frame"].get<int>());
+  REQUIRE(by_score.size() == 3);
+  std::stable_sort(by_score.begin(), by_score.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  const auto table = html.substr(html.find("<table id=\"frames\">"));
+  std::size_t at = 0;
+  for (std::size_t k = 0; k < by_score.size(); ++k) {
+    const std::string row = "<td>" + std::to_string(k + 1) + "</td><td>" + std::to_string(by_score[k].second) + "</td>";
+    const std::size_t found = table.find(row, at);
+    CHECK_MESSAGE(found != std::string::npos, row);
+    at = found;
+  }
+  CHECK(table.find("mask003.tif: ") != std::string::npos);  // the empty mask, with its reason
+  // Every frame scored is flagged below 2; every object too.
+  CHECK(html.find("<b>3 frames</b>") != std::string::npos);
+  CHECK(html.find("<table id=\"objects\">") != std::string::npos);
+  CHECK(html.find("<table id=\"patches\">") != std::string::npos);
+  // Six pictures: patches and objects of the three scored frames, embedded PNGs that decode.
+  std::size_t pictures = 0;
+  for (std::size_t p = html.find("data:image/png;base64,"); p != std::string::npos;
+       p = html.find("data:image/png;base64,", p + 1)) {
+    ++pictures;
+    const std::size_t b = p + 22, e = html.find('"', b);
+    std::string bytes;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (std::size_t i = b; i < e && html[i] != '='; ++i) {  // base64, decoded here
+      const std::string digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      acc = (acc << 6) | static_cast<std::uint32_t>(digits.find(html[i]));
+      if ((bits += 6) >= 8) bytes += static_cast<char>((acc >> (bits -= 8)) & 0xff);
+    }
+    const auto d = decode_png(bytes);
+    CHECK(d.ok);
+    CHECK(d.width == 90);
+    CHECK(d.height == 100);
+  }
+  CHECK(pictures == 6);
+  // A browser renders it: headless Chromium's screenshot is a picture that is not blank.
+  const std::string chromium = run_command("command -v chromium chromium-browser 2>/dev/null | head -n 1");
+  if (chromium.empty()) {
+    MESSAGE("chromium not installed: the page was not checked in a browser (apt-get install chromium)");
+  } else {
+    const std::string exe = chromium.substr(0, chromium.find('\n'));
+    run_command(exe + " --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,1400 --screenshot=" +
+                q(dir / "shot.png") + " " + q("file://" + (dir / "report" / "index.html").string()) + " >/dev/null 2>&1");
+    const auto shot = decode_png(read_text(dir / "shot.png"));
+    REQUIRE(shot.ok);
+    CHECK(shot.width == 1000);
+    std::size_t coloured = 0;  // tinted pixels of the embedded overlays (neither grey nor white)
+    for (std::size_t i = 0; i + 2 < shot.rgb.size(); i += 3)
+      coloured += std::abs(int(shot.rgb[i]) - int(shot.rgb[i + 2])) > 40;
+    CHECK(coloured > 1000);
+  }
+  // No report when scoring fails.
+  r = qanet_cli("score --model " + q(dir / "none.safetensors") + " --images " + q(dir / "01") + " --masks " +
+                q(dir / "01_RES") + " --report " + q(dir / "report2"));
+  CHECK(r.status != 0);
+  CHECK_FALSE(fs::exists(dir / "report2"));
 }
 #endif

@@ -101,7 +101,7 @@ int run(const Options& o) {
     char name[64];
     std::snprintf(name, sizeof name, "heatmap_severity_%.2f.png", cases[i].severity);
     qanet::Image<float, 2> img = qanet::Image<float, 2>::from_view(images[0].image.cview());
-    qanet::cli::write_heatmap(out / name, img, masks[i], assessments[i], true);
+    qanet::cli::write_picture(out / name, qanet::cli::patch_overlay(img, masks[i], assessments[i], true));
     char line[160];
     std::snprintf(line, sizeof line, "![severity %.2f: true %.3f, predicted %.3f](%s)\n", cases[i].severity,
                   cases[i].truth, cases[i].predicted, name);

@@ -11,6 +11,7 @@
 
 #include "command.hpp"
 #include "model_lookup.hpp"
+#include "report.hpp"
 #include "qanet/io.hpp"
 #include "qanet/qa/assessor.hpp"
 #include "sequence_score.hpp"
@@ -21,7 +22,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct Options {
-  std::string image, mask, images, masks, model, heatmap, per_object, object_model;
+  std::string image, mask, images, masks, model, heatmap, per_object, object_model, report;
   bool json = false, no_rescale = false, count_weights = false, patch_by_patch = false;
   long patch = -1, stride = -1;
   double scale = 0, diameter = 0;
@@ -137,6 +138,18 @@ int run_dim(const Options& o, const fs::path& model_path) {
     std::snprintf(b, sizeof b, " [%.4f, %.4f]", i->low, i->high);
     return std::string(b);
   };
+  if (!o.report.empty()) {
+    qanet::cli::ReportSettings rs;
+    rs.model = model_path.string();
+    rs.object_model = objects ? objects->path().string() : "";
+    rs.metric = metric;
+    rs.higher_is_better = hib;
+    rs.sequence_score = folder ? seq.score : frames.front().score();
+    rs.sequence_interval = interval_text(rs.sequence_score);
+    rs.interval = interval_text;
+    rs.flag_below = o.flag_below;
+    qanet::cli::write_report<Dim>(o.report, frames, rs);
+  }
   if (o.json) {
     json out;
     out["metric"] = metric;
@@ -252,6 +265,9 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--flag-below", o->flag_below, "List frames and patches of quality worse than this");
       app.add_option("--heatmap", o->heatmap,
                      "Write per-patch quality overlays (PNG) into this folder (with --per-object also each object's)");
+      app.add_option("--report", o->report,
+                     "Write a triage report (DIR/index.html, self-contained): frames, patches and objects from worst "
+                     "to best, overlays of the worst frames, the scores over the sequence, the flagged items");
       app.add_option("--per-object", o->per_object,
                      "Also predict every object's IoU with its true cell; the table (CSV) goes to this file, the "
                      "JSON gets objects_scored");

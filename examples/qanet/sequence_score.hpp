@@ -73,8 +73,9 @@ void score_frame(const Assessor<Dim>& assessor, FrameScore& f, const AssessOptio
     if (objects) scored = objects->assess_objects(image.cview(), mask.cview(), opt);
     const std::filesystem::path dir(heatmap_dir);
     if (!heatmap_dir.empty()) {
-      write_heatmap(dir / (f.mask.stem().string() + "_quality.png"), image, mask, a, assessor.higher_is_better());
-      if (objects) write_object_heatmap(dir / (f.mask.stem().string() + "_objects.png"), image, mask, scored);
+      write_picture(dir / (f.mask.stem().string() + "_quality.png"),
+                    patch_overlay(image, mask, a, assessor.higher_is_better()));
+      if (objects) write_picture(dir / (f.mask.stem().string() + "_objects.png"), object_overlay(image, mask, scored));
     }
     if constexpr (Dim == 2) f.a2 = std::move(a), f.objects2 = std::move(scored);
     else f.a3 = std::move(a), f.objects3 = std::move(scored);

@@ -313,22 +313,25 @@ class Assessor {
   std::vector<ObjectScore<Dim>> assess_objects(const ImageView<const T, Dim>& image,
                                                const ImageView<const L, Dim>& labels,
                                                const AssessOptions& opt = {}) const {
-    Prepared prep = prepare(image, labels, opt);
+    const Prepared prep = prepare(image, labels, opt);
     const auto original = detail::find_instances(to_labels(labels).cview());
-    {  // objects lost by shrinking come back as one voxel
-      std::unordered_set<Label> kept;
-      for (Label v : prep.labels)
-        if (v) kept.insert(v);
+    auto objects = detail::find_instances(prep.labels.cview());
+    // Objects lost by shrinking are judged as one voxel at their centroid (drawn into their own
+    // window only: two of them may fall on one voxel, or on another object).
+    const std::size_t kept = objects.size();
+    {
+      std::unordered_set<Label> seen;
+      for (const auto& ob : objects) seen.insert(ob.label);
       for (const auto& ob : original) {
-        if (kept.count(ob.label)) continue;
-        std::array<Index, Dim> q{};
+        if (seen.count(ob.label)) continue;
+        detail::Instance<Dim> one;
+        one.label = ob.label, one.area = 1;
         for (int a = 0; a < Dim; ++a)
-          q[a] = std::clamp<Index>(static_cast<Index>(std::floor((ob.centroid[a] + 0.5) * prep.factor[a])), 0,
-                                   prep.labels.shape()[a] - 1);
-        prep.labels[prep.labels.shape().offset(q)] = ob.label;
+          one.lo[a] = one.hi[a] = std::clamp<Index>(static_cast<Index>(std::floor((ob.centroid[a] + 0.5) * prep.factor[a])),
+                                                    0, prep.labels.shape()[a] - 1);
+        objects.push_back(one);
       }
     }
-    const auto objects = detail::find_instances(prep.labels.cview());
     // Windows of equal shape go through the network together.
     std::map<std::array<Index, Dim>, std::vector<std::size_t>> groups;
     std::vector<std::array<Index, Dim>> origin(objects.size());
@@ -372,6 +375,11 @@ class Assessor {
               if (pl[i] != 0 && pl[i] != objects[k].label) pi[i] = fill;
           }
           for (Label& v : pl) v = v == objects[k].label ? 1 : 0;
+          if (k >= kept) {  // a lost object's voxel
+            std::array<Index, Dim> q{};
+            for (int a = 0; a < Dim; ++a) q[a] = objects[k].lo[a] - origin[k][a];
+            pl[shape.offset(q)] = 1;
+          }
           if (convention_.normalisation == Normalisation::per_patch) pi = normalize_percentile(pi.cview());
           const Image<float, Dim> pe = nn::encode_segmentation<float>(pl.cview(), info_.config.encoding);
           const Index n = pi.size(), b = static_cast<Index>(j - j0);

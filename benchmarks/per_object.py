@@ -144,6 +144,12 @@ def main():
             rs.log(f"[{ds['name']} {k + 1}/{len(jobs)}] {name}: {s['objects']} objects, true {s['mean_true']:.3f} "
                    f"predicted {s['mean_predicted']:.3f} MAE {s['mae']:.3f} AUC {fmt(s['auc_below_0.5'])} "
                    f"({time.time() - t0:.1f} s)")
+    def folder_auc(scope):  # the mean of the per-folder AUCs: specks and superpixels do not dominate
+        v = [f["auc_below_0.5"] for f in folders if scope(f) and f.get("auc_below_0.5") is not None]
+        return float(np.mean(v)) if v else None
+    scopes = {ds["name"]: (lambda f, n=ds["name"]: f["dataset"] == n) for ds in datasets}
+    scopes.update({"part A (segmenters)": lambda f: f["folder"].startswith("A_"),
+                   "part B (error modes)": lambda f: f["folder"].startswith("B_"), "overall": lambda f: True})
     report = {"qanet": a.qanet, "object_model": a.object_model or "bundled", "part": a.part,
               "seconds": round(time.time() - start, 1),
               "datasets": {ds["name"]: {"title": ds["title"], "frames": len(ds["frames"])} for ds in datasets},
@@ -152,17 +158,20 @@ def main():
                           "part B (error modes)": summarise([r for r in rows if r["folder"].startswith("B_")]),
                           "overall": summarise(rows)},
               "folders": folders}
+    for k, scope in scopes.items():
+        report["summary"][k]["mean_folder_auc"] = folder_auc(scope)
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     L = ["# Per-object quality: predicted against true IoU", "",
          f"qanet `{a.qanet}`, object model `{report['object_model']}`, {a.part} images, {report['seconds']} s", ""]
     for n, d in report["datasets"].items():
         L.append(f"- {n}: {d['title']}, {d['frames']} frames")
-    L += ["", "| scope | objects | MAE | Pearson | AUC (true IoU < 0.5) | share < 0.5 | mean true | mean predicted |",
-          "|---|---|---|---|---|---|---|---|"]
+    L += ["", "| scope | objects | MAE | Pearson | AUC (true IoU < 0.5) | mean folder AUC | share < 0.5 | mean true | "
+          "mean predicted |", "|---|---|---|---|---|---|---|---|---|"]
     for k, v in report["summary"].items():
         if v["objects"]:
             L.append(f"| {k} | {v['objects']} | {fmt(v['mae'])} | {fmt(v['pearson'])} | {fmt(v['auc_below_0.5'])} | "
+                     f"{fmt(v.get('mean_folder_auc'))} | "
                      f"{fmt(v['share_below_0.5'], '.2f')} | {fmt(v['mean_true'])} | {fmt(v['mean_predicted'])} |")
     L += ["", "| dataset | folder | objects | MAE | AUC | mean true | mean predicted |", "|---|---|---|---|---|---|---|"]
     for v in folders:

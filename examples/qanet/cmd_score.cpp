@@ -262,7 +262,8 @@ qanet::cli::RegisterCommand registration{
                    "for comparison)");
       app.add_flag("--count-weights", o->count_weights,
                    "Weight patches by the number of objects they touch (default: by the visible share of each object)");
-      app.add_option("--flag-below", o->flag_below, "List frames and patches of quality worse than this");
+      app.add_option("--flag-below", o->flag_below,
+                     "List frames and patches (with --per-object also objects) of quality worse than this");
       app.add_option("--heatmap", o->heatmap,
                      "Write per-patch quality overlays (PNG) into this folder (with --per-object also each object's)");
       app.add_option("--report", o->report,

@@ -360,4 +360,60 @@ TEST_CASE("qanet score --report: one page ranking frames, patches and objects, w
   CHECK(r.status != 0);
   CHECK_FALSE(fs::exists(dir / "report2"));
 }
+
+TEST_CASE("qanet calibrate fits a per-object model on its objects; score then gives each object an interval") {
+  TempDir dir;
+  const fs::path model = fs::path(QANET_SOURCE_DIR) / "models/qanet-iou-2d-small.safetensors";
+  if (!fs::exists(model)) {
+    MESSAGE("no bundled per-object model: skipped");
+    return;
+  }
+  const fs::path cal = dir / "cal.safetensors";
+  CliResult r = qanet_cli("simulate --quiet --frames 2 --perturbations 2 --size 160,160 --seed 5 --out " + q(dir / "sim"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  // Every object of every result against its best ground-truth partner, the raw model output.
+  const Assessor<2> raw(model);
+  AssessOptions opt;
+  opt.calibrated = false;
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const std::string res : {"01_RES_p1", "01_RES_p2"})
+    for (const std::string t : {"000", "001"}) {
+      const auto image = read_tiff_as<float, 2>(dir / "sim/01" / ("t" + t + ".tif"));
+      const auto gt = read_labels<2>(dir / "sim/01_GT/SEG" / ("man_seg" + t + ".tif"));
+      const auto mask = read_labels<2>(dir / "sim" / res / ("mask" + t + ".tif"));
+      const auto truth = predicted_object_ious(gt, mask);
+      const auto pred = raw.assess_objects(image.cview(), mask.cview(), opt);
+      REQUIRE(truth.size() == pred.size());
+      for (std::size_t k = 0; k < pred.size(); ++k) {
+        const double x = pred[k].score, y = truth[k].iou;
+        n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
+      }
+    }
+  const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx), intercept = (sy - slope * sx) / n;
+  r = qanet_cli("calibrate --model " + q(model) + " --data " + q(dir / "sim") + " --out " + q(cal) + " 2>/dev/null");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  CHECK(r.out.find("fitted on " + std::to_string(static_cast<long>(n)) + " objects") != std::string::npos);
+  const auto c = nn::read_model_info(cal).training["calibration"];
+  CHECK(c["objects"].get<double>() == n);
+  CHECK(c["slope"].get<double>() == doctest::Approx(slope).epsilon(1e-6));
+  CHECK(c["intercept"].get<double>() == doctest::Approx(intercept).epsilon(1e-6));
+  // Scores of the calibrated model: the line applied; intervals in the JSON and the table.
+  const Assessor<2> calibrated(cal);
+  const auto image = read_tiff_as<float, 2>(dir / "sim/01/t000.tif");
+  const auto mask = read_labels<2>(dir / "sim/01_RES_p1/mask000.tif");
+  const auto a = raw.assess_objects(image.cview(), mask.cview(), opt), b = calibrated.assess_objects(image.cview(), mask.cview());
+  for (std::size_t k = 0; k < a.size(); ++k)
+    CHECK(b[k].score == doctest::Approx(std::clamp(intercept + slope * a[k].score, 0.0, 1.0)).epsilon(1e-5));
+  if (!calibrated.has_intervals()) return;  // too few objects for five folds
+  r = qanet_cli("score --json --object-model " + q(cal) + " --image " + q(dir / "sim/01/t000.tif") + " --mask " +
+                q(dir / "sim/01_RES_p1/mask000.tif") + " --per-object " + q(dir / "o.csv"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const json j = json::parse(r.out);
+  for (const auto& o : j["objects_scored"]) {
+    REQUIRE(o.contains("interval"));
+    CHECK(o["interval"][0].get<double>() <= o["score"].get<double>());
+    CHECK(o["interval"][1].get<double>() >= o["score"].get<double>());
+  }
+  CHECK(read_text(dir / "o.csv").find("predicted_iou,low,high") != std::string::npos);
+}
 #endif

@@ -35,21 +35,29 @@ int run_dim(const Options& o, const fs::path& model) {
   raw.calibrated = false;  // fit on the network's own output, not on an earlier recalibration
   const auto triples = qanet::cli::evaluate_triples(assessor, raw, metric, o.sources.find(), "qanet calibrate");
 
+  // A per-object model is fitted on its objects (every object of every frame), a frame model on frames.
+  const bool objects = assessor.per_object();
   std::vector<double> pred, truth;
-  for (const auto& t : triples) pred.push_back(t.predicted), truth.push_back(t.truth);
+  std::vector<int> fold;  // interval residuals: five folds by image (its perturbed copies stay together)
+  for (const auto& t : triples) {
+    const int f = static_cast<int>(
+        qanet::stable_hash((t.image.parent_path().filename() / t.image.filename()).string()) % 5);
+    if (objects) {
+      pred.insert(pred.end(), t.object_predicted.begin(), t.object_predicted.end());
+      truth.insert(truth.end(), t.object_truth.begin(), t.object_truth.end());
+      fold.insert(fold.end(), t.object_truth.size(), f);
+    } else {
+      pred.push_back(t.predicted), truth.push_back(t.truth), fold.push_back(f);
+    }
+  }
+  const char* unit = objects ? "objects" : "frames";
   const qanet::LinearFit fit = qanet::least_squares_line(pred, truth);
   if (pred.size() < 20)
-    std::fprintf(stderr, "qanet calibrate: only %zu frames; the line will be uncertain (use more, or --perturbations)\n",
-                 pred.size());
+    std::fprintf(stderr, "qanet calibrate: only %zu %s; the line will be uncertain (use more, or --perturbations)\n",
+                 pred.size(), unit);
   if (!(fit.slope > 0))
     throw qanet::UndefinedValue("the model's output does not rise with the true score on these frames (slope " +
                                 std::to_string(fit.slope) + "); nothing written");
-  // Interval residuals (qa/interval.hpp), five folds by image: the perturbed copies and error
-  // modes of one image stay in one fold.
-  std::vector<int> fold;
-  for (const auto& t : triples)
-    fold.push_back(static_cast<int>(
-        qanet::stable_hash((t.image.parent_path().filename() / t.image.filename()).string()) % 5));
   std::optional<qanet::ConformalResiduals> residuals;
   try {
     residuals = qanet::cross_fitted_residuals(pred, truth, fold, [&](double v) { return assessor.clamp_score(v); });
@@ -61,7 +69,7 @@ int run_dim(const Options& o, const fs::path& model) {
   if (!info.training.is_object()) info.training = nlohmann::json::object();
   info.training["calibration"] = {{"intercept", fit.intercept},
                                   {"slope", fit.slope},
-                                  {"frames", triples.size()},
+                                  {objects ? "objects" : "frames", pred.size()},
                                   {"data", o.sources.describe()},
                                   {"command", qanet::cli::invocation()}};
   if (residuals) {
@@ -74,8 +82,8 @@ int run_dim(const Options& o, const fs::path& model) {
 
   std::vector<double> mapped;
   for (const double p : pred) mapped.push_back(assessor.clamp_score(fit(p)));
-  std::printf("qanet calibrate: %s = %.4f + %.4f x raw output, fitted on %zu frames; written to %s\n", metric.c_str(),
-              fit.intercept, fit.slope, pred.size(), o.out.c_str());
+  std::printf("qanet calibrate: %s = %.4f + %.4f x raw output, fitted on %zu %s; written to %s\n", metric.c_str(),
+              fit.intercept, fit.slope, pred.size(), unit, o.out.c_str());
   std::printf("  raw:        %s\n", qanet::cli::stats_line(qanet::cli::stats_json(pred, truth)).c_str());
   std::printf("  calibrated: %s (same frames, whole-frame map; check on other frames with qanet evaluate)\n",
               qanet::cli::stats_line(qanet::cli::stats_json(mapped, truth)).c_str());

@@ -1,6 +1,7 @@
 // qanet score: predicts the quality of segmentations without ground truth (SPEC §9), for one
 // image and mask or a whole sequence (masks maskTTT.tif with images tTTT.tif).
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -42,20 +43,34 @@ json object_list(const std::vector<qanet::ObjectScore<Dim>>& objects) {
 
 json frame_objects(const FrameScore& f) { return f.a2 ? object_list(f.objects2) : object_list(f.objects3); }
 
-// One row per object: frame, mask, label, centroid (numpy order), voxels, predicted IoU.
-std::string object_csv(const std::vector<FrameScore>& frames, int dim) {
-  std::string csv = dim == 2 ? "frame,mask,label,y,x,voxels,predicted_iou\n" : "frame,mask,label,z,y,x,voxels,predicted_iou\n";
-  char b[64];
+// One row per object: frame, mask, label, centroid (numpy order), voxels, predicted IoU, and for
+// per-object models calibrated with residuals its interval.
+using ObjectInterval = std::function<std::optional<qanet::ScoreInterval>(double)>;
+std::string object_csv(const std::vector<FrameScore>& frames, int dim, const ObjectInterval& interval) {
+  const bool with = static_cast<bool>(interval(0.5));
+  std::string csv = std::string(dim == 2 ? "frame,mask,label,y,x,voxels,predicted_iou" : "frame,mask,label,z,y,x,voxels,predicted_iou") +
+                    (with ? ",low,high\n" : "\n");
+  char b[96];
   for (const auto& f : frames) {
     if (!f.ok()) continue;
     for (const auto& o : frame_objects(f)) {
       csv += std::to_string(f.frame) + "," + f.mask.string() + "," + std::to_string(o["label"].get<long long>());
       for (const double c : o["centroid"]) std::snprintf(b, sizeof b, ",%.2f", c), csv += b;
-      std::snprintf(b, sizeof b, ",%lld,%.6f\n", o["voxels"].get<long long>(), o["score"].get<double>());
+      std::snprintf(b, sizeof b, ",%lld,%.6f", o["voxels"].get<long long>(), o["score"].get<double>());
       csv += b;
+      if (const auto i = interval(o["score"].get<double>())) std::snprintf(b, sizeof b, ",%.4f,%.4f", i->low, i->high), csv += b;
+      csv += "\n";
     }
   }
   return csv;
+}
+
+// The objects of a frame for the JSON, each with its interval when the model has them.
+json frame_objects_json(const FrameScore& f, const ObjectInterval& interval) {
+  json list = frame_objects(f);
+  for (auto& o : list)
+    if (const auto i = interval(o["score"].get<double>())) o["interval"] = json::array({i->low, i->high});
+  return list;
 }
 
 template <int Dim>
@@ -121,7 +136,12 @@ int run_dim(const Options& o, const fs::path& model_path) {
   for (const auto& f : frames)
     if (!f.ok()) std::fprintf(stderr, "qanet score: %s not scored: %s\n", f.mask.c_str(), f.error.c_str());
   if (seq.weight == 0) throw qanet::UndefinedValue("no mask in " + o.masks + " holds an object to score");
-  if (objects) qanet::write_file_atomic(o.per_object, object_csv(frames, Dim));
+  // Per-object intervals: the per-object model's own residuals (qanet calibrate on objects).
+  const ObjectInterval object_interval = [&](double v) -> std::optional<qanet::ScoreInterval> {
+    if (!objects) return std::nullopt;
+    return objects->interval(v, o.coverage);
+  };
+  if (objects) qanet::write_file_atomic(o.per_object, object_csv(frames, Dim, object_interval));
 
   const std::string metric = assessor.info().metric;
   // Conformal intervals (qa/interval.hpp), for models calibrated with residuals. A sequence
@@ -166,7 +186,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
       out["scale"] = f.a2 ? f.a2->scale : f.a3->scale;
       out["patches"] = f.a2 ? patch_list(*f.a2) : patch_list(*f.a3);
       out["trunk_passes"] = f.a2 ? f.a2->trunk_passes : f.a3->trunk_passes;  // 0: patch by patch
-      if (objects) out["objects_scored"] = frame_objects(f);
+      if (objects) out["objects_scored"] = frame_objects_json(f, object_interval);
     } else {
       out["score"] = seq.score;
       if (assessor.has_intervals()) out["interval"] = interval_json(seq.score);
@@ -179,7 +199,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
         j["objects"] = f.objects();
         if (f.ok()) j["weight"] = f.weight();  // the frame's weight in the sequence score
         if (!f.ok()) j["error"] = f.error;
-        if (f.ok() && objects) j["objects_scored"] = frame_objects(f);
+        if (f.ok() && objects) j["objects_scored"] = frame_objects_json(f, object_interval);
         out["frames"].push_back(j);
       }
     }

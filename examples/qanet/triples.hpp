@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct Triple {
   Index gt_objects = 0, objects = 0;
   double weight = 0;  // the frame's weight in a predicted sequence score (Assessment::weight_objects)
   double pooled_sum = 0;  // the per-object sum the pooled metric adds (SEG: sum of Jaccard)
+  // Per-object models (metric iou): every mask object's true and predicted IoU, by label; truth
+  // and predicted are then their means over the frame's objects.
+  std::vector<double> object_truth, object_predicted;
   std::string error;
 
   std::string name() const {
@@ -183,6 +187,23 @@ void evaluate_triple(const Assessor<Dim>& assessor, const AssessOptions& opt, co
                                 t.perturb_seed);
   } else {
     mask = perturb_labels(gt.cview(), PerturbOptions{}, t.perturb_seed).labels;
+  }
+  if (metric == per_object_metric) {
+    try {
+      for (const auto& o : predicted_object_ious(gt, mask)) t.object_truth.push_back(o.iou);
+      for (const auto& o : assessor.assess_objects(image.cview(), mask.cview(), opt))
+        t.object_predicted.push_back(o.score);
+    } catch (const UndefinedValue& e) {
+      t.error = e.what();
+      return;
+    }
+    if (t.object_truth.size() != t.object_predicted.size()) throw Error("per-object scores and truths differ in number");
+    const double n = static_cast<double>(t.object_truth.size());
+    t.truth = std::accumulate(t.object_truth.begin(), t.object_truth.end(), 0.0) / n;
+    t.predicted = std::accumulate(t.object_predicted.begin(), t.object_predicted.end(), 0.0) / n;
+    t.objects = static_cast<Index>(t.object_truth.size());
+    t.weight = n;
+    return;
   }
   MetricOptions mo;
   mo.boundary = metric != "seg";

@@ -16,7 +16,8 @@ True IoU of every mask object: its best intersection over union with a ground-tr
 computed here with numpy (independently of qanet). Figures: MAE and Pearson of predicted against
 true IoU, and the ROC AUC of the predicted IoU for flagging objects of true IoU below 0.5 (the
 probability that a random poor object scores below a random good one; ties count half), per
-dataset and overall, plus the per-folder MAE. Report: stdout, OUT/report.json, OUT/report.md.
+dataset and overall, plus the per-folder MAE; for models calibrated with residuals, the share of
+objects whose interval (qanet score's coverage, default 90%) holds the true IoU, and its width. Report: stdout, OUT/report.json, OUT/report.md.
 """
 import argparse, csv, json, os, subprocess, sys, time
 
@@ -62,7 +63,10 @@ def summarise(rows):
         return {"objects": 0}
     p = np.array([r["predicted"] for r in rows])
     t = np.array([r["true"] for r in rows])
-    return {"objects": len(rows), "mae": float(np.mean(np.abs(p - t))),
+    iv = [r for r in rows if "low" in r]
+    cover = {"interval_coverage": float(np.mean([r["low"] <= r["true"] <= r["high"] for r in iv])),
+             "interval_mean_width": float(np.mean([r["high"] - r["low"] for r in iv]))} if iv else {}
+    return {**cover, "objects": len(rows), "mae": float(np.mean(np.abs(p - t))),
             "pearson": float(stats.pearsonr(p, t)[0]) if len(rows) > 2 and p.std() > 0 and t.std() > 0 else None,
             "auc_below_0.5": auc_low(p, t), "share_below_0.5": float(np.mean(t < 0.5)),
             "mean_true": float(t.mean()), "mean_predicted": float(p.mean())}
@@ -135,6 +139,8 @@ def main():
                     got.append({"dataset": ds["name"], "folder": name, "frame": t, "label": label,
                                 "voxels": int(rec["voxels"]), "predicted": float(rec["predicted_iou"]),
                                 "true": truth[t][label]})
+                    if rec.get("low"):  # models calibrated with residuals: the object's interval
+                        got[-1]["low"], got[-1]["high"] = float(rec["low"]), float(rec["high"])
             expected = sum(len(v) for v in truth.values())
             if len(got) != expected:
                 sys.exit(f"per_object.py: {table} lists {len(got)} objects, the masks hold {expected}")
@@ -177,6 +183,10 @@ def main():
     for v in folders:
         L.append(f"| {v['dataset']} | {v['folder']} | {v['objects']} | {fmt(v['mae'])} | {fmt(v['auc_below_0.5'])} | "
                  f"{fmt(v['mean_true'])} | {fmt(v['mean_predicted'])} |")
+    for k, v in report["summary"].items():
+        if v.get("interval_coverage") is not None:
+            L.append(f"\n{k}: the objects' intervals hold the true IoU for {100 * v['interval_coverage']:.1f}% of "
+                     f"objects (mean width {v['interval_mean_width']:.3f})")
     md = "\n".join(L) + "\n"
     with open(os.path.join(a.out, "report.md"), "w") as f:
         f.write(md)

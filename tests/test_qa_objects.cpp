@@ -344,7 +344,7 @@ TEST_CASE("qanet score --report: one page ranking frames, patches and objects, w
     MESSAGE("chromium not installed: the page was not checked in a browser (apt-get install chromium)");
   } else {
     const std::string exe = chromium.substr(0, chromium.find('\n'));
-    run_command(exe + " --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,1400 --screenshot=" +
+    run_command(exe + " --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars --window-size=1000,1400 --screenshot=" +
                 q(dir / "shot.png") + " " + q("file://" + (dir / "report" / "index.html").string()) + " >/dev/null 2>&1");
     const auto shot = decode_png(read_text(dir / "shot.png"));
     REQUIRE(shot.ok);

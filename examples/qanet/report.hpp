@@ -49,18 +49,6 @@ inline std::string base64(const std::string& bytes) {
   return out;
 }
 
-inline std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
-}
-
 inline std::string fixed(double v, int digits = 4) {
   char b[32];
   std::snprintf(b, sizeof b, "%.*f", digits, v);
@@ -77,7 +65,7 @@ inline std::string embedded_picture(const RgbPicture& p, int edge, const std::st
       for (int c = 0; c < 3; ++c)
         small[(static_cast<std::size_t>(y) * w + x) * 3 + c] =
             p.pixels[(static_cast<std::size_t>(y) * step * p.width + static_cast<std::size_t>(x) * step) * 3 + c];
-  return "<img alt=\"" + html_escape(alt) + "\" width=\"" + std::to_string(w) + "\" height=\"" + std::to_string(h) +
+  return "<img alt=\"" + qanet::detail::xml_escape(alt) + "\" width=\"" + std::to_string(w) + "\" height=\"" + std::to_string(h) +
          "\" src=\"data:image/png;base64," + base64(encode_png(small, w, h, 3)) + "\">";
 }
 
@@ -112,7 +100,7 @@ std::string coords(const std::array<double, N>& a) {
 template <int Dim>
 void write_report(const std::filesystem::path& dir, const std::vector<FrameScore>& frames, const ReportSettings& s) {
   using detail::fixed;
-  using detail::html_escape;
+  using qanet::detail::xml_escape;
   const bool hib = s.higher_is_better;
   auto worse = [&](double a, double b) { return hib ? a < b : a > b; };
   auto flagged = [&](double v, bool unit) {
@@ -135,13 +123,13 @@ void write_report(const std::filesystem::path& dir, const std::vector<FrameScore
     n_flag_frames += flagged(f->score(), false);
     for (const auto& o : detail::objects_of<Dim>(*f)) ++n_objects, n_flag_objects += flagged(o.score, true);
   }
-  h += "<h1>Segmentation quality: triage report</h1>\n<p>Predicted " + html_escape(s.metric) + " (model <code>" +
-       html_escape(s.model) + "</code>) of " + std::to_string(ranked.size()) + " frames" +
+  h += "<h1>Segmentation quality: triage report</h1>\n<p>Predicted " + xml_escape(s.metric) + " (model <code>" +
+       xml_escape(s.model) + "</code>) of " + std::to_string(ranked.size()) + " frames" +
        (ranked.size() < frames.size() ? " (" + std::to_string(frames.size() - ranked.size()) + " not scored)" : "") +
-       ". Sequence score (object-weighted): <b>" + fixed(s.sequence_score) + "</b> " + html_escape(s.sequence_interval) +
+       ". Sequence score (object-weighted): <b>" + fixed(s.sequence_score) + "</b> " + xml_escape(s.sequence_interval) +
        ".</p>\n";
   if (per_object)
-    h += "<p>Per-object predicted IoU with the true cell (model <code>" + html_escape(s.object_model) + "</code>): " +
+    h += "<p>Per-object predicted IoU with the true cell (model <code>" + xml_escape(s.object_model) + "</code>): " +
          std::to_string(n_objects) + " objects.</p>\n";
   if (!std::isnan(s.flag_below))
     h += "<p class=\"flags\">Flagged (" + std::string(hib ? "below " : "above ") + fixed(s.flag_below, 3) +
@@ -190,7 +178,7 @@ void write_report(const std::filesystem::path& dir, const std::vector<FrameScore
     const std::string cap = "frame " + std::to_string(f.frame) + ": " + fixed(f.score());
     h += "<div><figure>" + detail::embedded_picture(patch_overlay(image, mask, detail::assessment_of<Dim>(f), hib),
                                                     s.picture_edge, cap) +
-         "<figcaption>" + html_escape(cap + " (" + f.mask.filename().string() + "), patches") + "</figcaption></figure>";
+         "<figcaption>" + xml_escape(cap + " (" + f.mask.filename().string() + "), patches") + "</figcaption></figure>";
     if (per_object)
       h += "<figure>" +
            detail::embedded_picture(object_overlay(image, mask, detail::objects_of<Dim>(f)), s.picture_edge, cap) +
@@ -199,19 +187,19 @@ void write_report(const std::filesystem::path& dir, const std::vector<FrameScore
   }
 
   // Frames, worst first.
-  h += "<h2>Frames, worst first</h2>\n<table id=\"frames\"><tr><th>rank</th><th>frame</th><th>" + html_escape(s.metric) +
+  h += "<h2>Frames, worst first</h2>\n<table id=\"frames\"><tr><th>rank</th><th>frame</th><th>" + xml_escape(s.metric) +
        "</th><th>interval</th><th>objects</th><th class=\"l\">mask</th></tr>\n";
   for (std::size_t k = 0; k < ranked.size(); ++k) {
     const FrameScore& f = *ranked[k];
     h += std::string("<tr") + (flagged(f.score(), false) ? " class=\"flag\"" : "") + "><td>" + std::to_string(k + 1) +
          "</td><td>" + std::to_string(f.frame) + "</td><td>" + fixed(f.score()) + "</td><td>" +
-         html_escape(s.interval ? s.interval(f.score()) : "") + "</td><td>" + std::to_string(f.objects()) +
-         "</td><td class=\"l\">" + html_escape(f.mask.string()) + "</td></tr>\n";
+         xml_escape(s.interval ? s.interval(f.score()) : "") + "</td><td>" + std::to_string(f.objects()) +
+         "</td><td class=\"l\">" + xml_escape(f.mask.string()) + "</td></tr>\n";
   }
   for (const auto& f : frames)
     if (!f.ok())
       h += "<tr><td>-</td><td>" + std::to_string(f.frame) + "</td><td>-</td><td></td><td>0</td><td class=\"l\">" +
-           html_escape(f.mask.string() + ": " + f.error) + "</td></tr>\n";
+           xml_escape(f.mask.string() + ": " + f.error) + "</td></tr>\n";
   h += "</table>\n";
 
   // Patches (tiles), worst first.
@@ -225,7 +213,7 @@ void write_report(const std::filesystem::path& dir, const std::vector<FrameScore
   std::stable_sort(tiles.begin(), tiles.end(), [&](const Tile& a, const Tile& b) { return worse(a.p->score, b.p->score); });
   h += "<h2>Patches, worst first</h2>\n<p>The " + std::to_string(std::min(s.rows, tiles.size())) + " worst of " +
        std::to_string(tiles.size()) + " patches (origin and size in the image's pixels, numpy order).</p>\n"
-       "<table id=\"patches\"><tr><th>rank</th><th>frame</th><th>origin</th><th>size</th><th>" + html_escape(s.metric) +
+       "<table id=\"patches\"><tr><th>rank</th><th>frame</th><th>origin</th><th>size</th><th>" + xml_escape(s.metric) +
        "</th><th>objects</th></tr>\n";
   for (std::size_t k = 0; k < std::min(s.rows, tiles.size()); ++k)
     h += std::string("<tr") + (flagged(tiles[k].p->score, false) ? " class=\"flag\"" : "") + "><td>" +

@@ -70,7 +70,15 @@ void score_frame(const Assessor<Dim>& assessor, FrameScore& f, const AssessOptio
   try {
     auto a = assessor.assess(image.cview(), mask.cview(), opt);
     std::vector<ObjectScore<Dim>> scored;
-    if (objects) scored = objects->assess_objects(image.cview(), mask.cview(), opt);
+    if (objects) {
+      // The object scale is measured once per frame: an object model of the frame model's scale
+      // convention and diameter takes the frame's measured scale (the same value, not again).
+      AssessOptions object_opt = opt;
+      if (objects->target_diameter() == assessor.target_diameter() &&
+          objects->convention().scale == assessor.convention().scale)
+        object_opt.scale = a.scale;
+      scored = objects->assess_objects(image.cview(), mask.cview(), object_opt);
+    }
     const std::filesystem::path dir(heatmap_dir);
     if (!heatmap_dir.empty()) {
       write_picture(dir / (f.mask.stem().string() + "_quality.png"),

@@ -27,12 +27,14 @@ struct PlotOptions {
 };
 
 namespace detail {
-inline std::string svg_escape(const std::string& s) {
+// Text for SVG and HTML pages, in elements and in quoted attributes.
+inline std::string xml_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
     if (c == '<') o += "&lt;";
     else if (c == '>') o += "&gt;";
     else if (c == '&') o += "&amp;";
+    else if (c == '"') o += "&quot;";
     else o += c;
   }
   return o;
@@ -69,7 +71,7 @@ inline std::string svg_plot(const std::vector<PlotSeries>& series, PlotOptions o
                   "\" height=\"" + std::to_string(opt.height) +
                   "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   o += "<text x=\"" + detail::num(L + W / 2) + "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">" +
-       detail::svg_escape(opt.title) + "</text>\n";
+       detail::xml_escape(opt.title) + "</text>\n";
   for (int k = 0; k <= 5; ++k) {  // grid and ticks
     const double xv = x0 + (x1 - x0) * k / 5, yv = y0 + (y1 - y0) * k / 5;
     o += "<line x1=\"" + detail::num(px(xv)) + "\" y1=\"" + detail::num(T) + "\" x2=\"" + detail::num(px(xv)) +
@@ -106,13 +108,13 @@ inline std::string svg_plot(const std::vector<PlotSeries>& series, PlotOptions o
       const double ly = T + 14 + 16 * legend++;
       o += "<rect x=\"" + detail::num(L + 8) + "\" y=\"" + detail::num(ly - 9) + "\" width=\"10\" height=\"10\" fill=\"" +
            s.color + "\"/><text x=\"" + detail::num(L + 22) + "\" y=\"" + detail::num(ly) + "\">" +
-           detail::svg_escape(s.label) + "</text>\n";
+           detail::xml_escape(s.label) + "</text>\n";
     }
   }
   o += "<text x=\"" + detail::num(L + W / 2) + "\" y=\"" + detail::num(opt.height - 10) + "\" text-anchor=\"middle\">" +
-       detail::svg_escape(opt.x_label) + "</text>\n";
+       detail::xml_escape(opt.x_label) + "</text>\n";
   o += "<text transform=\"translate(16," + detail::num(T + H / 2) + ") rotate(-90)\" text-anchor=\"middle\">" +
-       detail::svg_escape(opt.y_label) + "</text>\n</svg>\n";
+       detail::xml_escape(opt.y_label) + "</text>\n</svg>\n";
   return o;
 }
 

@@ -24,7 +24,7 @@ using json = nlohmann::json;
 
 struct Options {
   qanet::cli::TripleSources sources;
-  std::string model, plots;
+  std::string model, metric, plots;
   bool json = false;
   double coverage = 0.9;
 };
@@ -106,7 +106,7 @@ int run_dim(const Options& o, const fs::path& model) {
 }
 
 int run(const Options& o) {
-  const fs::path model = qanet::cli::find_model(o.model);
+  const fs::path model = qanet::cli::find_frame_model(o.model, o.metric);
   return qanet::nn::read_model_info(model).config.dim == 2 ? run_dim<2>(o, model) : run_dim<3>(o, model);
 }
 
@@ -116,6 +116,10 @@ qanet::cli::RegisterCommand registration{
       auto o = std::make_shared<Options>();
       o->sources.add_options(app);
       app.add_option("--model", o->model, "Model file (default: $QANET_MODEL or the bundled model)");
+      app.add_option("--metric", o->metric,
+                     "The metric to predict (seg, mhd95, asd, nemhd): without --model, the bundled model of it; "
+                     "with --model, checked against the model's")
+          ->check(CLI::IsMember({"seg", "mhd95", "asd", "nemhd"}));
       app.add_option("--plots", o->plots, "Write scatter.svg and hit_rate.svg into this folder");
       app.add_option("--coverage", o->coverage,
                      "Coverage of the score intervals checked, for models calibrated with residuals (default 0.9)")

@@ -14,6 +14,7 @@
 #include <tbb/parallel_for.h>
 
 #include "command.hpp"
+#include "spacing.hpp"
 #include "qanet/io.hpp"
 #include "qanet/metrics.hpp"
 
@@ -39,23 +40,6 @@ struct FrameResult {
   fs::path gt, pred;
   qanet::FrameMetrics metrics;
 };
-
-std::vector<double> parse_spacing(const std::string& text) {
-  std::vector<double> v;
-  if (text.empty()) return v;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      std::size_t used = 0;
-      v.push_back(std::stod(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw qanet::InvalidArgument("--spacing: '" + text + "' is not a list of numbers like 2,1,1");
-    }
-  }
-  return v;
-}
 
 // Reads and evaluates one ground-truth / result pair; errors name both files.
 FrameResult evaluate_pair(const fs::path& gt, const fs::path& pred, int plane,
@@ -153,7 +137,7 @@ int run(const Options& opt) {
   qanet::MetricOptions options;
   options.tau = opt.tau;
   options.boundary = !opt.seg_only;
-  options.spacing = parse_spacing(opt.spacing);
+  options.spacing = qanet::cli::parse_spacing(opt.spacing);
 
   const auto gt_kind = qanet::classify_ctc_path(opt.gt);
   const auto pred_kind = qanet::classify_ctc_path(opt.pred);

@@ -16,6 +16,7 @@
 #include "qanet/io.hpp"
 #include "qanet/qa/assessor.hpp"
 #include "sequence_score.hpp"
+#include "spacing.hpp"
 
 namespace {
 
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct Options {
-  std::string image, mask, images, masks, model, heatmap, per_object, object_model, report;
+  std::string image, mask, images, masks, model, metric, heatmap, per_object, object_model, report, spacing;
   bool json = false, no_rescale = false, count_weights = false, patch_by_patch = false;
   long patch = -1, stride = -1;
   double scale = 0, diameter = 0;
@@ -105,6 +106,13 @@ int run_dim(const Options& o, const fs::path& model_path) {
   opt.rescale = !o.no_rescale;
   opt.fractional_weights = !o.count_weights;
   opt.shared_trunk = !o.patch_by_patch;
+  const bool hib = assessor.higher_is_better();
+  if (!o.spacing.empty()) {
+    if (hib)
+      throw qanet::InvalidArgument("--spacing: model " + model_path.string() + " predicts " + assessor.info().metric +
+                                   ", not a distance (mhd95, asd)");
+    opt.pixel_size = qanet::cli::in_plane_pixel_size(o.spacing, Dim);
+  }
   const bool folder = !o.images.empty();
   std::vector<FrameScore> frames;
   if (!folder) {
@@ -116,7 +124,6 @@ int run_dim(const Options& o, const fs::path& model_path) {
   }
   qanet::cli::score_frames<Dim>(assessor, frames, opt, o.heatmap, "qanet score", objects ? &*objects : nullptr);
   const qanet::cli::SequenceScore seq = qanet::cli::pool_frame_scores(frames);
-  const bool hib = assessor.higher_is_better();
   json flagged = json::array();
   for (const auto& f : frames) {
     if (!f.ok()) continue;
@@ -146,7 +153,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
   const std::string metric = assessor.info().metric;
   // Conformal intervals (qa/interval.hpp), for models calibrated with residuals. A sequence
   // gets the frames' half-width: pooling does not shrink the systematic part of a model's error.
-  auto interval = [&](double score) { return assessor.interval(score, o.coverage); };
+  auto interval = [&](double score) { return assessor.interval(score, o.coverage, opt.pixel_size); };
   auto interval_json = [&](double score) {
     const auto i = interval(score);
     return i ? json::array({i->low, i->high}) : json(nullptr);
@@ -175,6 +182,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
     out["metric"] = metric;
     out["model"] = model_path.string();
     if (assessor.has_intervals()) out["coverage"] = o.coverage;
+    if (!hib) out["pixel_size"] = opt.pixel_size;  // distances: px of the image times this
     if (!folder) {
       const auto& f = frames.front();
       out["score"] = f.score();
@@ -184,6 +192,7 @@ int run_dim(const Options& o, const fs::path& model_path) {
       out["image"] = f.image.string();
       out["mask"] = f.mask.string();
       out["scale"] = f.a2 ? f.a2->scale : f.a3->scale;
+      if (metric == "nemhd") out["tau"] = qanet::Assessor<Dim>::nemhd_tau(out["scale"].get<double>());
       out["patches"] = f.a2 ? patch_list(*f.a2) : patch_list(*f.a3);
       out["trunk_passes"] = f.a2 ? f.a2->trunk_passes : f.a3->trunk_passes;  // 0: patch by patch
       if (objects) out["objects_scored"] = frame_objects_json(f, object_interval);
@@ -198,6 +207,8 @@ int run_dim(const Options& o, const fs::path& model_path) {
         if (f.ok() && assessor.has_intervals()) j["interval"] = interval_json(f.score());
         j["objects"] = f.objects();
         if (f.ok()) j["weight"] = f.weight();  // the frame's weight in the sequence score
+        if (f.ok()) j["scale"] = f.a2 ? f.a2->scale : f.a3->scale;
+        if (f.ok() && metric == "nemhd") j["tau"] = qanet::Assessor<Dim>::nemhd_tau(j["scale"].get<double>());
         if (!f.ok()) j["error"] = f.error;
         if (f.ok() && objects) j["objects_scored"] = frame_objects_json(f, object_interval);
         out["frames"].push_back(j);
@@ -207,7 +218,11 @@ int run_dim(const Options& o, const fs::path& model_path) {
     if (objects) out["object_model"] = objects->path().string();
     std::printf("%s\n", out.dump(2).c_str());
   } else {
-    std::printf("qanet score (predicted %s, model %s)\n", metric.c_str(), model_path.filename().c_str());
+    const std::string unit = hib ? "" : o.spacing.empty() ? " in px of the image" : " in units of --spacing";
+    std::printf("qanet score (predicted %s%s, model %s)\n", metric.c_str(), unit.c_str(), model_path.filename().c_str());
+    if (metric == "nemhd")
+      std::printf("neMHD = exp(-MHD / tau), tau = 10 px at the model's object scale (%.1f px cells): 10 / scale px "
+                  "of each image (JSON: tau)\n", assessor.target_diameter());
     if (assessor.has_intervals())
       std::printf("[low, high]: %g%% conformal interval of the true %s (qanet calibrate residuals)\n",
                   100 * o.coverage, metric.c_str());
@@ -254,7 +269,7 @@ int run(const Options& o) {
   const bool folder = !o.images.empty() || !o.masks.empty();
   if (single == folder || (single && (o.image.empty() || o.mask.empty())) || (folder && (o.images.empty() || o.masks.empty())))
     throw qanet::InvalidArgument("give either --image FILE --mask FILE, or --images DIR --masks DIR");
-  const fs::path model = qanet::cli::find_model(o.model);
+  const fs::path model = qanet::cli::find_frame_model(o.model, o.metric);
   const int dim = qanet::nn::read_model_info(model).config.dim;
   return dim == 2 ? run_dim<2>(o, model) : run_dim<3>(o, model);
 }
@@ -268,6 +283,10 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--images", o->images, "A CTC image folder (tTTT.tif)");
       app.add_option("--masks", o->masks, "A CTC result folder (maskTTT.tif), paired by frame number");
       app.add_option("--model", o->model, "Model file (default: $QANET_MODEL or the bundled 2D SEG model)");
+      app.add_option("--metric", o->metric,
+                     "The metric to predict (seg, mhd95, asd, nemhd): without --model, the bundled model of it; "
+                     "with --model, checked against the model's")
+          ->check(CLI::IsMember({"seg", "mhd95", "asd", "nemhd"}));
       app.add_option("--patch", o->patch, "Patch edge in px (default: the model's; 0: whole image at once)");
       app.add_option("--stride", o->stride, "Patch stride in px (default: half the patch)");
       auto* scale = app.add_option("--scale", o->scale, "Resample images by this factor (default: measured from the mask)");
@@ -295,6 +314,9 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--object-model", o->object_model,
                      "Model of --per-object (default: $QANET_OBJECT_MODEL or the bundled per-object model; a frame "
                      "SEG model judges each object alone with the others hidden)");
+      app.add_option("--spacing", o->spacing,
+                     "Pixel size (one value, or z,y,x with y = x): the scores of a distance model (mhd95, asd) in "
+                     "these units instead of px of the image");
       app.add_option("--coverage", o->coverage,
                      "Coverage of the score intervals of models calibrated with residuals (default 0.9)")
           ->check(CLI::Range(0.5, 0.999));

@@ -207,6 +207,7 @@ void evaluate_triple(const Assessor<Dim>& assessor, const AssessOptions& opt, co
   }
   MetricOptions mo;
   mo.boundary = metric != "seg";
+  if (metric == "nemhd") mo.tau = Assessor<Dim>::nemhd_tau(assessor.scale_for(image.cview(), mask.cview(), opt));
   const auto m = evaluate_frame(gt, mask, mo);
   t.gt_objects = m.gt_objects;
   const auto v = metric_value(m, metric);

@@ -22,6 +22,7 @@
 
 #include "qanet/core/error.hpp"
 #include "qanet/core/image.hpp"
+#include "qanet/metrics/evaluate.hpp"
 #include "qanet/metrics/match.hpp"
 #include "qanet/metrics/regression.hpp"
 #include "qanet/nn/model_file.hpp"
@@ -56,6 +57,9 @@ struct AssessOptions {
   // The most input voxels one pass of the shared trunk takes; larger images go in bands of
   // patch rows, so memory stays bounded (about 250 bytes per voxel).
   Index trunk_voxels = Index{1} << 19;
+  // Models of a distance (MHD95, ASD) predict in px of the rescaled image; their scores are
+  // given back in px of the caller's image times this in-plane pixel size (e.g. in um).
+  double pixel_size = 1;
 };
 
 template <int Dim>
@@ -126,9 +130,10 @@ class Assessor {
   // The conformal interval around a calibrated frame or sequence score at `coverage` (e.g. 0.9),
   // within the metric's range; nullopt for models without residuals. Too few residuals for the
   // coverage give the whole range.
-  std::optional<ScoreInterval> interval(double score, double coverage) const {
+  // The residuals of a distance model are in px: give the pixel size its scores are in.
+  std::optional<ScoreInterval> interval(double score, double coverage, double pixel_size = 1) const {
     if (!has_intervals()) return std::nullopt;
-    const double q = residuals_.half_width(coverage);
+    const double q = residuals_.half_width(coverage) * (higher_is_better() ? 1.0 : pixel_size);
     const bool unit = higher_is_better();
     if (!std::isfinite(q)) return ScoreInterval{0.0, unit ? 1.0 : std::numeric_limits<double>::infinity()};
     return ScoreInterval{clamp_score(score - q), clamp_score(score + q)};
@@ -136,6 +141,10 @@ class Assessor {
   const std::array<Index, Dim>& training_patch() const { return patch_; }
   // How this model's inputs are prepared (scale measure, normalisation), from its file.
   const InputConvention& convention() const { return convention_; }
+  // The tau (px of the caller's image) of a neMHD model's scores for an image resampled by
+  // `scale`: the model learned exp(-MHD / 10 px) at its own object scale (cells of
+  // target_diameter() px), which is exp(-MHD / (10 / scale) px) in the image's px.
+  static double nemhd_tau(double scale) { return MetricOptions{}.tau / scale; }
   // The resampling factor assess() uses for (`image`, `labels`) under `opt`.
   template <typename T, typename L>
   double scale_for(const ImageView<const T, Dim>& image, const ImageView<const L, Dim>& labels,
@@ -205,16 +214,18 @@ class Assessor {
     // Models with an object-count output weigh each patch by the GT objects it predicts there
     // (floored so that a frame whose every patch is predicted empty keeps a defined score).
     const Index outputs = info_.config.outputs;
+    const bool distance = !higher_is_better();
     double mask_shares = 0, counted = 0;
     auto record = [&](const Job& j, const float* y) {
-      const double raw = static_cast<double>(y[0]);
+      // Distances go back to the caller's px before the recalibration (fitted on assess() scores).
+      const double raw = static_cast<double>(y[0]) / (distance ? out.scale : 1.0);
       PatchScore<Dim> ps;
       for (int a = 0; a < Dim; ++a) {
         const double f = factor[a];
         ps.origin[a] = std::min<Index>(image.shape()[a] - 1, static_cast<Index>(std::floor(j.origin[a] / f)));
         ps.size[a] = std::min<Index>(image.shape()[a] - ps.origin[a], static_cast<Index>(std::ceil(patch[a] / f)));
       }
-      ps.score = clamp_score(opt.calibrated ? calibration_(raw) : raw);
+      ps.score = clamp_score(opt.calibrated ? calibration_(raw) : raw) * (distance ? opt.pixel_size : 1.0);
       ps.objects = j.objects;
       ps.weight = j.weight;
       if (outputs == 2) {

@@ -205,9 +205,12 @@ void evaluate_triple(const Assessor<Dim>& assessor, const AssessOptions& opt, co
     t.weight = n;
     return;
   }
+  // The frame's scale, measured once: neMHD's truth takes the tau of it, and assess() reuses it.
+  AssessOptions frame_opt = opt;
+  frame_opt.scale = assessor.scale_for(image.cview(), mask.cview(), opt);
   MetricOptions mo;
   mo.boundary = metric != "seg";
-  if (metric == "nemhd") mo.tau = Assessor<Dim>::nemhd_tau(assessor.scale_for(image.cview(), mask.cview(), opt));
+  if (metric == "nemhd") mo.tau = Assessor<Dim>::nemhd_tau(frame_opt.scale);
   const auto m = evaluate_frame(gt, mask, mo);
   t.gt_objects = m.gt_objects;
   const auto v = metric_value(m, metric);
@@ -218,7 +221,7 @@ void evaluate_triple(const Assessor<Dim>& assessor, const AssessOptions& opt, co
   t.truth = *v;
   t.pooled_sum = *v * static_cast<double>(m.gt_objects);
   try {
-    const auto a = assessor.assess(image.cview(), mask.cview(), opt);
+    const auto a = assessor.assess(image.cview(), mask.cview(), frame_opt);
     t.predicted = a.score;
     t.objects = a.objects;
     t.weight = a.weight_objects;

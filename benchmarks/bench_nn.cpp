@@ -1,5 +1,6 @@
 // Google Benchmark of the nn engine: the three convolution passes at RibCage shapes (with
-// GFLOP/s counters) and whole training / inference steps of the small preset.
+// GFLOP/s counters), the inference block (direct and Winograd) and whole training / inference
+// steps of the small preset.
 #include <benchmark/benchmark.h>
 
 #include "qanet/core/random.hpp"
@@ -53,6 +54,31 @@ void BM_conv_backward_filter(benchmark::State& st) { BM_conv_backward(st, false)
 void BM_conv_backward_filter_and_data(benchmark::State& st) { BM_conv_backward(st, true); }
 BENCHMARK(BM_conv_backward_filter)->Apply(conv_args);
 BENCHMARK(BM_conv_backward_filter_and_data)->Apply(conv_args);
+
+// The inference block (conv + BatchNorm + LeakyReLU + pool, Block::predict) at the small
+// model's shapes when scoring a 1024^2 frame (one band, batch 1): im2col + GEMM against
+// Winograd F(2x2, 3x3). Args: in channels, out channels, input edge, winograd (0/1). The
+// GFLOP/s counter counts the direct convolution's FLOPs, so the two paths compare by it.
+void BM_block_predict(benchmark::State& st) {
+  Block<float, 2> block(st.range(0), st.range(1), 0);
+  block.set_winograd(st.range(3) != 0);
+  const Tensor<float> x = random_tensor({1, st.range(0), st.range(2), st.range(2)}, 1);
+  Tensor<float> z;
+  for (auto _ : st) benchmark::DoNotOptimize(block.predict({&x}, z).data());
+  const double o = static_cast<double>(st.range(2) - 2);
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * st.range(0) * st.range(1) * 9 * o * o * st.iterations() / 1e9,
+                                              benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_block_predict)
+    ->ArgsProduct({{16}, {32}, {400}, {0, 1}})
+    ->ArgsProduct({{48}, {32}, {400}, {0, 1}})
+    ->ArgsProduct({{32}, {64}, {200}, {0, 1}})
+    ->ArgsProduct({{96}, {64}, {200}, {0, 1}})
+    ->ArgsProduct({{64}, {128}, {100}, {0, 1}})
+    ->ArgsProduct({{192}, {128}, {100}, {0, 1}})
+    ->ArgsProduct({{8}, {16}, {400}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Args: batch. Small RibCage 2D on 128x128.
 void BM_small_train_step(benchmark::State& st) {

@@ -1,7 +1,7 @@
 // Google Benchmark of whole-frame scoring with the bundled 2D model: Assessor::assess on
 // simulated frames of 512^2, 1024^2 and 2048^2 pixels with a perturbed mask, through the
-// shared trunk (the convolutions once per band of patch rows) and patch by patch, at the
-// measured scale as `qanet score` runs. Counters: frames/s, patches per frame, trunk passes.
+// shared trunk (the convolutions once per band of patch rows) and patch by patch, with and
+// without Winograd convolutions, at the measured scale as `qanet score` runs. Counters: frames/s, patches per frame, trunk passes.
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
@@ -40,11 +40,12 @@ const Frame& frame(Index edge) {
   return *f;
 }
 
-// Args: frame edge, shared trunk (1) or patch by patch (0).
+// Args: frame edge, shared trunk (1) or patch by patch (0), Winograd (1) or im2col + GEMM (0).
 void BM_score_frame(benchmark::State& st) {
   const Frame& f = frame(st.range(0));
   AssessOptions opt;
   opt.shared_trunk = st.range(1) != 0;
+  opt.winograd = st.range(2) != 0;
   Assessment<2> a;
   for (auto _ : st) {
     a = bundled().assess(f.image.cview(), f.mask.cview(), opt);
@@ -56,8 +57,8 @@ void BM_score_frame(benchmark::State& st) {
   st.counters["scale"] = a.scale;
 }
 BENCHMARK(BM_score_frame)
-    ->ArgsProduct({{512, 1024, 2048}, {1, 0}})
-    ->ArgNames({"edge", "shared"})
+    ->ArgsProduct({{512, 1024, 2048}, {1, 0}, {1, 0}})
+    ->ArgNames({"edge", "shared", "winograd"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -68,17 +68,19 @@ def evaluate(a, model, data):
     return j
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_held_out_arguments(ap):
+    """The options shared by the benchmarks that run models over the held-out sets."""
     ap.add_argument("--qanet", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
     ap.add_argument("--heldout", default="", help="a qanet simulate --frames 20 --perturbations 5 --seed 777 folder")
     ap.add_argument("--data", default=rs.DEFAULT_DATA)
     ap.add_argument("--dsb-images", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    start = time.time()
+
+
+def held_out_sets(a):
+    """{set name: CTC dataset folder}: the held-out simulated frames and the real-segmenter
+    benchmark's masks of SIM+ 02 and the DSB test part (made under OUT on the first run)."""
     os.makedirs(a.out, exist_ok=True)
     heldout = a.heldout or os.path.join(a.out, "heldout")
     if not a.heldout and not os.path.isdir(os.path.join(heldout, "01_GT")):
@@ -88,6 +90,24 @@ def main():
     for ds in rs.load_datasets(a.data, a.dsb_images, ["sim", "dsb"], dsb_part="test"):
         rs.prepare_dataset(a.out, ds)
         sets[f"real-segmenter benchmark, {ds['name']}"] = ctc_folders(a.out, ds)
+    return sets
+
+
+def write_report(out, lines, start):
+    """OUT/report.md (the lines and the run's seconds), also printed."""
+    lines = lines + ["", f"{time.time() - start:.0f} s"]
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_held_out_arguments(ap)
+    ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
+    a = ap.parse_args()
+    start = time.time()
+    sets = held_out_sets(a)
     results = []
     for model in a.models:
         for name, data in sets.items():
@@ -107,10 +127,7 @@ def main():
         lines.append(f"| {os.path.basename(r['model'])} | {r['metric']} | {r['set']} | {r['n']} | {fmt(r['pearson'])} | "
                      f"{fmt(r['spearman'])} | {fmt(r['mae'])} | {fmt(r['rmse'])} | {r['bias']:+.3f} | {fmt(r['auc'])} | "
                      f"{fmt(r['folder_mae'])} | {fmt(r['folder_spearman'])} |")
-    lines += ["", f"{time.time() - start:.0f} s"]
-    with open(os.path.join(a.out, "report.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(a.out, lines, start)
 
 
 if __name__ == "__main__":

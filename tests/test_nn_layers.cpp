@@ -330,6 +330,79 @@ TEST_CASE("Block::predict equals the chained inference layers and keeps no state
   run(Block<double, 3>(2, 3, 1), Conv<double, 3>(2, 3, 1), MaxPool<double, 3>(), random_tensor<double>({2, 2, 5, 6, 7}, 31));
 }
 
+TEST_CASE("Block::predict through Winograd F(2x2, 3x3) equals the direct convolution") {
+  // Channel counts where the shape rule takes Winograd; odd extents (the floor pooling drops the
+  // last row and column), zero padding 0 and 1, the input split into three tensors.
+  for (Index pad : {0, 1}) {
+    Block<double, 2> block(40, 17, pad);
+    Conv<double, 2> conv(40, 17, pad);
+    Rng rng(61 + static_cast<std::uint64_t>(pad));
+    init_fan_in_uniform(block.conv.weight.value, block.conv.bias.value, rng);
+    for (Index c = 0; c < 17; ++c) {
+      block.bn.weight.value[c] = rng.uniform(-1.5, 1.5);
+      block.bn.bias.value[c] = rng.uniform(-0.5, 0.5);
+      block.bn.running_mean[c] = rng.uniform(-0.2, 0.2);
+      block.bn.running_var[c] = rng.uniform(0.5, 1.5);
+    }
+    conv.weight.value = block.conv.weight.value;
+    conv.bias.value = block.conv.bias.value;
+    const Tensor<double> x = random_tensor<double>({3, 40, 15, 21}, 62);
+    qanet::detail::ConvGeom g;
+    g.c = 40, g.h = 15, g.w = 21, g.ph = g.pw = pad;
+    REQUIRE(qanet::detail::winograd_pays(g, 17));
+    // The reference: direct convolution, then BatchNorm, LeakyReLU and pooling computed here.
+    const Tensor<double> z = conv.forward(x, Mode::infer);
+    const Index oh = z.dim(2), ow = z.dim(3);
+    Tensor<double> want({3, 17, oh / 2, ow / 2});
+    for (Index n = 0; n < 3; ++n)
+      for (Index c = 0; c < 17; ++c) {
+        const double a = block.bn.weight.value[c] / std::sqrt(block.bn.running_var[c] + block.bn.eps());
+        for (Index py = 0; py < oh / 2; ++py)
+          for (Index px = 0; px < ow / 2; ++px) {
+            double best = -1e300;
+            for (Index dy = 0; dy < 2; ++dy)
+              for (Index dx = 0; dx < 2; ++dx) {
+                const double v = z[((n * 17 + c) * oh + 2 * py + dy) * ow + 2 * px + dx];
+                double m = a * (v - block.bn.running_mean[c]) + block.bn.bias.value[c];
+                m = m > 0 ? m : 0.01 * m;
+                best = std::max(best, m);
+              }
+            want[((n * 17 + c) * (oh / 2) + py) * (ow / 2) + px] = best;
+          }
+      }
+    Tensor<double> scratch;
+    CHECK(max_abs_diff(block.predict({&x}, scratch), want) < 1e-12);
+    // Three sources of 5, 27 and 8 channels: the concatenation read in place.
+    std::vector<Tensor<double>> parts;
+    Index c0 = 0;
+    for (Index cn : {5, 27, 8}) {
+      Tensor<double> t({3, cn, 15, 21});
+      for (Index n = 0; n < 3; ++n)
+        for (Index c = 0; c < cn; ++c)
+          for (Index i = 0; i < 15 * 21; ++i) t[(n * cn + c) * 15 * 21 + i] = x[(n * 40 + c0 + c) * 15 * 21 + i];
+      parts.push_back(t);
+      c0 += cn;
+    }
+    CHECK(max_abs_diff(block.predict({&parts[0], &parts[1], &parts[2]}, scratch), want) < 1e-12);
+    block.set_winograd(false);
+    CHECK(max_abs_diff(block.predict({&x}, scratch), want) < 1e-12);
+  }
+  // Float, at the bundled model's widest spine block (192 -> 128): within float rounding.
+  Block<float, 2> wide(192, 128, 0);
+  Rng rng(63);
+  init_fan_in_uniform(wide.conv.weight.value, wide.conv.bias.value, rng);
+  const Tensor<float> x = random_tensor<float>({1, 192, 22, 26}, 64);
+  Tensor<float> scratch;
+  const Tensor<float> fast = wide.predict({&x}, scratch);
+  wide.set_winograd(false);
+  const Tensor<float> direct = wide.predict({&x}, scratch);
+  double worst = 0;
+  for (Index i = 0; i < fast.numel(); ++i)
+    worst = std::max(worst, std::abs(double(fast[i]) - direct[i]) / (1.0 + std::abs(double(direct[i]))));
+  MESSAGE("Winograd against direct, 192 -> 128 channels, float: largest relative difference " << worst);
+  CHECK(worst < 1e-5);
+}
+
 TEST_CASE("reductions give the same bits at any alignment") {
   std::vector<float> buf(1000 + 16);
   Rng rng(28);

@@ -100,6 +100,25 @@ TEST_CASE("paper presets have the published parameter counts") {
   MESSAGE("ribcage small 3D: " << Network<float, 3>(s3).param_count() << " parameters");
 }
 
+// Table 2 of the paper compares the architectures at matched size: the siamese and naive presets
+// must have the ribcage's parameter count (counted by the formula above) within 2%.
+TEST_CASE("ablation presets match the ribcage's parameter count") {
+  for (int dim : {2, 3})
+    for (const char* preset : {"paper", "small"}) {
+      const ModelConfig r = model_preset(Architecture::ribcage, preset, dim);
+      const double ribcage = static_cast<double>(count_by_formula(r.architecture, r.widths, r.head, dim));
+      for (Architecture a : {Architecture::siamese, Architecture::naive}) {
+        const ModelConfig c = model_preset(a, preset, dim);
+        const double n = static_cast<double>(count_by_formula(a, c.widths, c.head, dim));
+        INFO(to_string(a) << " " << preset << " " << dim << "D: " << n << " against " << ribcage);
+        CHECK(std::abs(n / ribcage - 1) < 0.02);
+      }
+    }
+  Network<float, 3> naive3(model_preset(Architecture::naive, "small", 3));
+  const ModelConfig n3 = model_preset(Architecture::naive, "small", 3);
+  CHECK(naive3.param_count() == count_by_formula(Architecture::naive, n3.widths, n3.head, 3));
+}
+
 TEST_CASE("ribcage tensor names and PyTorch shapes") {
   Network<float, 2> net(model_preset(Architecture::ribcage, "paper", 2));
   std::map<std::string, TensorShape> shapes;

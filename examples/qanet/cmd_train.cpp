@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 
 struct Options {
   std::string out, metric = "seg", preset = "small", architecture = "ribcage", resume, init;
+  std::string encoding = "trinary";  // the segmentation channel: trinary (SPEC §2) or binary
   int dim = 2;
   std::vector<std::string> data, val_sequences;
   long simulate = -1;  // simulated samples per epoch; -1: as many as real frames (or 256 without)
@@ -99,6 +100,7 @@ template <int Dim>
 int train(const Options& o, const std::string& command_line) {
   using namespace qanet;
   nn::ModelConfig cfg = nn::model_preset(nn::parse_architecture(o.architecture), o.preset, Dim);
+  cfg.encoding = nn::parse_encoding(o.encoding);
   if (o.count_objects) {
     if (!o.judged_scale) throw InvalidArgument("--count-objects needs --judged-scale true");
     cfg.outputs = 2;
@@ -211,9 +213,9 @@ int train(const Options& o, const std::string& command_line) {
     // Fine-tuning: start from the weights and statistics of an existing model of this architecture.
     auto start = nn::load_model<float, Dim>(o.init);
     const auto& c = start.config();
-    if (c.architecture != cfg.architecture || c.widths != cfg.widths || c.head != cfg.head || c.padding != cfg.padding)
+    if (c.architecture != cfg.architecture || c.encoding != cfg.encoding || c.widths != cfg.widths || c.head != cfg.head || c.padding != cfg.padding)
       throw InvalidArgument("--init " + o.init + ": the model is not a " + o.architecture + " " + o.preset + " " +
-                            std::to_string(Dim) + "D model");
+                            std::to_string(Dim) + "D model with " + o.encoding + " input");
     auto dst = net.params();
     auto src = start.params();
     for (std::size_t k = 0; k < dst.size(); ++k) {
@@ -269,9 +271,9 @@ int train(const Options& o, const std::string& command_line) {
     if (!val_seq.count(s)) summary["train_sequences"].push_back(s);
 
   std::fprintf(stderr,
-               "qanet train: %s %s %dD, %lld parameters, patch %s, diameter %.1f px, %zu real frames + %ld simulated "
+               "qanet train: %s %s %dD (%s input), %lld parameters, patch %s, diameter %.1f px, %zu real frames + %ld simulated "
                "per epoch, %ld steps of %ld (%ld per epoch), validation %lld samples\n",
-               o.architecture.c_str(), o.preset.c_str(), Dim, static_cast<long long>(net.param_count()), patch.str().c_str(),
+               o.architecture.c_str(), o.preset.c_str(), Dim, o.encoding.c_str(), static_cast<long long>(net.param_count()), patch.str().c_str(),
                diameter, data.real_frames(), simulate, topt.steps, topt.batch, steps_per_epoch,
                static_cast<long long>(val.size()));
 
@@ -344,6 +346,10 @@ qanet::cli::RegisterCommand registration{
       app.add_option("--preset", o->preset, "Model size")->check(CLI::IsMember({"small", "paper"}));
       app.add_option("--architecture", o->architecture, "ribcage (QANet), siamese or naive (ablations)")
           ->check(CLI::IsMember({"ribcage", "siamese", "naive"}));
+      app.add_option("--encoding", o->encoding,
+                     "Segmentation input: trinary (background / interior / boundary, the default) or binary "
+                     "(foreground only; an ablation)")
+          ->check(CLI::IsMember({"trinary", "binary"}));
       app.add_option("--dim", o->dim, "2 or 3")->check(CLI::IsMember({2, 3}));
       app.add_option("--data", o->data, "Annotated data: CTC dataset folders (NN, NN_GT/SEG) or images/ + masks/")
           ->check(CLI::ExistingDirectory);

@@ -62,7 +62,8 @@ class Block {
       if (bn.channels() != conv.out_channels()) throw InvalidArgument("Block: BatchNorm channels differ from the convolution's");
       y_.reshape(activation_shape<2>(s[0], conv.out_channels(), {g.oh() / 2, g.ow() / 2}));
       detail::conv_bn_act_pool_predict_2d<T>(src, s[0], g, conv.weight.value.data(), conv.bias.value.data(),
-                                             conv.out_channels(), bn, static_cast<T>(negative_slope), y_.data(), scratch_);
+                                             conv.out_channels(), bn, static_cast<T>(negative_slope), y_.data(), scratch_,
+                                             winograd_kernel_, winograd_);
     } else {
       conv.predict(xs.size() == 1 ? x0 : concat_.forward(xs), z);
       detail::bn_act_pool_predict<T, Dim>(z, bn, static_cast<T>(negative_slope), y_);
@@ -82,6 +83,9 @@ class Block {
   }
   void buffers(const std::string& prefix, std::vector<BufferRef<T>>& out) { bn.buffers(prefix + "bn.", out); }
   Index param_count() const { return conv.param_count() + bn.param_count(); }
+  // predict() in 2D takes Winograd F(2x2, 3x3) where it pays (the default; winograd.hpp);
+  // false: im2col + GEMM everywhere (the reference the Winograd path is tested against).
+  void set_winograd(bool on) { winograd_ = on; }
 
   Conv<T, Dim> conv;
   BatchNorm<T> bn;  // holds the parameters and running statistics; its own forward is not used
@@ -93,6 +97,8 @@ class Block {
   std::vector<std::int32_t> arg_;
   Tensor<T> y_, dz_;
   detail::ColScratch<T> scratch_;  // predict()'s im2col and row-pair buffers (2D)
+  std::vector<T> winograd_kernel_;  // predict()'s transformed kernel (2D, Winograd)
+  bool winograd_ = true;
   Concat<T> concat_;                // predict()'s input of several tensors (3D)
 };
 

@@ -62,8 +62,10 @@ inline InputEncoding parse_encoding(const std::string& s) {
 // Presets "paper" (the published sizes) and "small" (for CPU training), 2D or 3D.
 //   ribcage paper 2D [1,32,64,128,256] 256x256 (2,055,905 parameters); 3D [1,64,128,256,512]
 //   32x256x256 (23,453,249); small 2D [1,16,32,64,128] 128x128; small 3D [1,8,16,32,64]
-//   16x64x64. naive: [2,64,128,256,512] head 512 (small: halved widths); siamese:
-//   [1,51,102,204,409] head 128,64 (small: halved). 3D uses padding 1, 2D none.
+//   16x64x64. The ablation architectures have widths chosen so that their parameter counts
+//   match the ribcage's of the same preset and dim within 2% (Table 2 compares at matched size):
+//   siamese (head 128,64) and naive (one 2-channel stream, head = its last width). 3D uses
+//   padding 1, 2D none.
 inline ModelConfig model_preset(Architecture arch, const std::string& preset, int dim) {
   if (dim != 2 && dim != 3) throw InvalidArgument("model_preset: dim must be 2 or 3, got " + std::to_string(dim));
   if (preset != "paper" && preset != "small")
@@ -83,11 +85,13 @@ inline ModelConfig model_preset(Architecture arch, const std::string& preset, in
       c.head = {128, 128};
       break;
     case Architecture::naive:
-      c.widths = paper ? std::vector<Index>{2, 64, 128, 256, 512} : std::vector<Index>{2, 32, 64, 128, 256};
+      if (dim == 2) c.widths = paper ? std::vector<Index>{2, 68, 136, 272, 544} : std::vector<Index>{2, 35, 71, 141, 282};
+      else c.widths = paper ? std::vector<Index>{2, 140, 280, 560, 1120} : std::vector<Index>{2, 19, 37, 73, 147};
       c.head = {c.widths[4]};
       break;
     case Architecture::siamese:
-      c.widths = paper ? std::vector<Index>{1, 51, 102, 204, 409} : std::vector<Index>{1, 26, 51, 102, 204};
+      if (dim == 2) c.widths = paper ? std::vector<Index>{1, 51, 102, 204, 409} : std::vector<Index>{1, 26, 51, 102, 204};
+      else c.widths = paper ? std::vector<Index>{1, 101, 202, 404, 808} : std::vector<Index>{1, 13, 25, 51, 103};
       c.head = {128, 64};
       break;
   }

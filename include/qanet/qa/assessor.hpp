@@ -57,6 +57,9 @@ struct AssessOptions {
   // The most input voxels one pass of the shared trunk takes; larger images go in bands of
   // patch rows, so memory stays bounded (about 250 bytes per voxel).
   Index trunk_voxels = Index{1} << 19;
+  // Winograd F(2x2, 3x3) for the 3x3 convolutions of 2D models where it is faster (wide
+  // layers; nn/detail/winograd.hpp): scores move by float rounding only. false: im2col + GEMM.
+  bool winograd = true;
   // Models of a distance (MHD95, ASD) predict in px of the rescaled image; their scores are
   // given back in px of the caller's image times this in-plane pixel size (e.g. in um).
   double pixel_size = 1;
@@ -238,6 +241,7 @@ class Assessor {
 
     Lease lease{this, borrow()};
     nn::Network<float, Dim>& net = *lease.net;
+    net.set_winograd(opt.winograd);
     const bool aligned = std::all_of(jobs.begin(), jobs.end(), [&](const Job& j) {
       return std::all_of(j.origin.begin(), j.origin.end(), [&](Index o) { return o % align == 0; });
     });
@@ -360,6 +364,7 @@ class Assessor {
     std::vector<double> score(objects.size());
     Lease lease{this, borrow()};
     nn::Network<float, Dim>& net = *lease.net;
+    net.set_winograd(opt.winograd);
     nn::Tensor<float> xi, xs;
     const Index batch = std::max<Index>(1, opt.batch);
     for (const auto& [size, members] : groups) {

@@ -1,0 +1,177 @@
+#pragma once
+// Winograd F(2x2, 3x3) for the inference-only fused 2D block (conv_pool_predict.hpp). A 2 x 2
+// output tile of a 3 x 3 convolution is A^T [(G g G^T) . (B^T d B)] A of its 4 x 4 input tile d
+// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16 products per
+// input channel and output channel instead of 36. The 2 x 2 output tile is exactly the block's
+// max-pooling window, so tiles map one to one onto pooled outputs and the convolution output is
+// never stored. Per task (a run of pooled outputs of one item): the input tiles are transformed
+// into V[16][cin][tiles], 16 GEMMs M[xi] = U[xi] V[xi] with the transformed kernel
+// U[16][cout][cin], then each M tile goes back to 2 x 2 outputs and is pooled.
+//
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+//   A^T = [1 1 1 0; 0 1 -1 -1]
+
+#include <algorithm>
+#include <vector>
+
+#include "qanet/nn/detail/conv_ops.hpp"
+
+namespace qanet::detail {
+
+// U[xi][co][ci] = (G g G^T)[xi] of the 3 x 3 kernel w[co, ci] (wmat rows: ci * 9 + ky * 3 + kx).
+template <typename T>
+void winograd_kernel_transform(const T* wmat, Index cout, Index cin, std::vector<T>& u) {
+  u.resize(static_cast<std::size_t>(16 * cout * cin));
+  for (Index co = 0; co < cout; ++co)
+    for (Index ci = 0; ci < cin; ++ci) {
+      const T* g = wmat + (co * cin + ci) * 9;
+      T t[4][3];  // G g
+      for (int c = 0; c < 3; ++c) {
+        const T g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
+        t[0][c] = g0;
+        t[1][c] = T(0.5) * (g0 + g1 + g2);
+        t[2][c] = T(0.5) * (g0 - g1 + g2);
+        t[3][c] = g2;
+      }
+      for (int r = 0; r < 4; ++r) {  // (G g) G^T
+        const T a = t[r][0], b = t[r][1], c = t[r][2];
+        const T row[4] = {a, T(0.5) * (a + b + c), T(0.5) * (a - b + c), c};
+        for (int k = 0; k < 4; ++k) u[static_cast<std::size_t>(((r * 4 + k) * cout + co) * cin + ci)] = row[k];
+      }
+    }
+}
+
+// B^T applied down the columns of a strip of 4 rows d0..d3 (n columns) into t0..t3. The
+// pointers never alias (restrict), which lets the compiler vectorise the loop.
+template <typename T>
+inline void winograd_columns_bt(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2,
+                                const T* __restrict d3, T* __restrict t0, T* __restrict t1, T* __restrict t2,
+                                T* __restrict t3, Index n) {
+  for (Index c = 0; c < n; ++c) {
+    t0[c] = d0[c] - d2[c];
+    t1[c] = d1[c] + d2[c];
+    t2[c] = d2[c] - d1[c];
+    t3[c] = d1[c] - d3[c];
+  }
+}
+
+// V[xi][ci][j] for tiles j = 0 .. count-1 starting at pooled index q0 of item n (pooled row
+// q / pw, column q % pw; the input tile's top-left corner at 2 * (row, column) - padding;
+// voxels outside the input are the zero padding). ld: the stride between V's [xi][ci] rows.
+// Tiles of one pooled row share their input rows: the 4 rows of the strip are copied once
+// (zero outside the input), B^T is applied down the columns of the whole strip, then B along
+// each tile's 4 columns, so every loop runs over contiguous (or stride-2) memory.
+// buf: at least 8 * (2 * count + 2) values.
+template <typename T>
+void winograd_input_transform(const ChannelSources<T>& x, Index n, const ConvGeom& g, Index pw, Index q0, Index count,
+                              T* v, Index ld, T* buf) {
+  const Index plane_stride = g.c * ld;
+  for (Index q = q0; q < q0 + count;) {
+    const Index py = q / pw, px0 = q % pw, run = std::min(pw - px0, q0 + count - q), span = 2 * run + 2;
+    const Index y0 = 2 * py - g.ph, x0 = 2 * px0 - g.pw, j0 = q - q0;
+    const Index c0 = std::clamp<Index>(-x0, 0, span), c1 = std::clamp<Index>(g.w - x0, c0, span);
+    T* rows = buf;             // [4][span]: the strip's rows that reach past the input
+    T* t = buf + 4 * span;     // [4][span]: B^T down its columns
+    for (Index ci = 0; ci < g.c; ++ci) {
+      const T* xc = x.channel(n, ci);
+      const T* d[4];
+      for (int r = 0; r < 4; ++r) {
+        const Index yy = y0 + r;
+        if (yy >= 0 && yy < g.h && c0 == 0 && c1 == span) {  // inside the input: read in place
+          d[r] = xc + yy * g.w + x0;
+          continue;
+        }
+        T* dst = rows + r * span;
+        d[r] = dst;
+        if (yy < 0 || yy >= g.h) {
+          std::fill(dst, dst + span, T(0));
+          continue;
+        }
+        std::fill(dst, dst + c0, T(0));
+        std::copy(xc + yy * g.w + x0 + c0, xc + yy * g.w + x0 + c1, dst + c0);
+        std::fill(dst + c1, dst + span, T(0));
+      }
+      winograd_columns_bt(d[0], d[1], d[2], d[3], t, t + span, t + 2 * span, t + 3 * span, span);
+      for (int r = 0; r < 4; ++r) {  // (B^T d) B: the 4 columns 2j .. 2j + 3 of tile j
+        const T* tr = t + r * span;
+        T* o0 = v + (r * 4 + 0) * plane_stride + ci * ld + j0;
+        T* o1 = o0 + plane_stride;
+        T* o2 = o1 + plane_stride;
+        T* o3 = o2 + plane_stride;
+        for (Index j = 0; j < run; ++j) {
+          const T a = tr[2 * j], b = tr[2 * j + 1], c = tr[2 * j + 2], d = tr[2 * j + 3];
+          o0[j] = a - c;
+          o1[j] = b + c;
+          o2[j] = c - b;
+          o3[j] = b - d;
+        }
+      }
+    }
+    q += run;
+  }
+}
+
+// Pooled outputs per task: V and M together about 1 MB (they stay in L2 between the transforms
+// and the GEMMs), at least 64 tiles so that the GEMMs keep their speed.
+inline Index winograd_tiles_per_task(Index cin, Index cout, Index pooled) {
+  const Index t = (Index{1} << 18) / (16 * (cin + cout));
+  return std::min(pooled, std::max<Index>(64, (t / 8) * 8));
+}
+
+// Where F(2x2, 3x3) is faster than im2col + GEMM on the fused block (bench_nn's
+// BM_block_predict, docs/nn.md: 1.1-1.6x from 32 input channels on, 0.85x at 16 -> 32): with
+// few input channels each of the 16 GEMMs is too short (K = cin) to run at speed, while the
+// direct GEMM has K = 9 cin. The rule depends on the shape only, so a model's scores never
+// depend on timing or on the machine's load.
+inline bool winograd_pays(const ConvGeom& g, Index cout) {
+  return g.kd == 1 && g.kh == 3 && g.kw == 3 && g.d == 1 && g.c >= 32 && cout >= 16;
+}
+
+// The fused block through F(2x2, 3x3): same contract as conv_bn_act_pool_predict_2d, whose
+// pooling epilogue (pool_bn_act_row) it shares.
+template <typename T, typename Epilogue>
+void conv_pool_winograd_2d(const ChannelSources<T>& x, Index batch, const ConvGeom& g, const T* wmat, Index cout,
+                           Index pw, Index ph, std::vector<T>& u, ColScratch<T>& scratch, Epilogue&& epilogue) {
+  const Index cin = g.c, pooled = ph * pw;
+  winograd_kernel_transform(wmat, cout, cin, u);
+  const Index per_task = winograd_tiles_per_task(cin, cout, pooled), tasks = (pooled + per_task - 1) / per_task;
+  const Index vsize = 16 * cin * per_task, msize = 16 * cout * per_task;
+  const Index zsize = 4 * cout * per_task, bufsize = 8 * (2 * per_task + 2);
+  scratch.reserve(vsize + msize + zsize + bufsize);
+  tbb::parallel_for(Index{0}, batch * tasks, [&](Index task) {
+    const Index n = task / tasks, q0 = (task % tasks) * per_task, count = std::min(pooled - q0, per_task);
+    T* v = scratch.local();
+    T* m = v + vsize;
+    T* z = m + msize;  // [cout][4][count]: the 2 x 2 outputs of every tile, row-major in the tile
+    winograd_input_transform(x, n, g, pw, q0, count, v, per_task, z + zsize);
+    for (int xi = 0; xi < 16; ++xi) {
+      Eigen::Map<const RowMat<T>> U(u.data() + xi * cout * cin, cout, cin);
+      ConstStridedMap<T> V(v + xi * cin * per_task, cin, count, Eigen::OuterStride<>(per_task));
+      StridedMap<T> M(m + xi * cout * per_task, cout, count, Eigen::OuterStride<>(per_task));
+      M.noalias() = U * V;
+    }
+    const Index xs = cout * per_task;  // stride between the 16 M matrices
+    for (Index co = 0; co < cout; ++co) {
+      const T* mc = m + co * per_task;
+      T* zc = z + co * 4 * count;
+      for (Index j = 0; j < count; ++j) {
+        T s[4][2];  // (A^T M) rows 0 and 1 are t0 and t1, each over the 4 columns; s = t A
+        T t0[4], t1[4];
+        for (int c = 0; c < 4; ++c) {
+          const T m0 = mc[(0 + c) * xs + j], m1 = mc[(4 + c) * xs + j], m2 = mc[(8 + c) * xs + j],
+                  m3 = mc[(12 + c) * xs + j];
+          t0[c] = m0 + m1 + m2;
+          t1[c] = m1 - m2 - m3;
+        }
+        s[0][0] = t0[0] + t0[1] + t0[2];
+        s[0][1] = t0[1] - t0[2] - t0[3];
+        s[1][0] = t1[0] + t1[1] + t1[2];
+        s[1][1] = t1[1] - t1[2] - t1[3];
+        zc[j] = s[0][0], zc[count + j] = s[0][1], zc[2 * count + j] = s[1][0], zc[3 * count + j] = s[1][1];
+      }
+    }
+    epilogue(n, q0, count, z);
+  });
+}
+
+}  // namespace qanet::detail

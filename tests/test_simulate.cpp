@@ -128,6 +128,53 @@ TEST_CASE("gaussian_blur of a delta has unit mass and variance sigma^2 per axis"
   CHECK(std::sqrt(vx) == doctest::Approx(3.5).epsilon(0.02));
 }
 
+TEST_CASE("gaussian_blur equals a brute-force separable convolution with reflected borders, 2D and 3D") {
+  // The reference: each axis in turn, every output a sum over the normalised kernel taps with
+  // the index reflected at the borders with the edge voxel repeated (c b a | a b c | c b a, as
+  // scipy.ndimage's "reflect").
+  auto reflect = [](Index i, Index n) {
+    while (i < 0 || i >= n) i = i < 0 ? -1 - i : 2 * n - 1 - i;
+    return i;
+  };
+  auto reference = [&](std::vector<double> v, const std::vector<Index>& dims, const std::vector<double>& sigma) {
+    for (std::size_t a = 0; a < dims.size(); ++a) {
+      const Index r = std::max<Index>(1, static_cast<Index>(std::ceil(3.5 * sigma[a])));
+      std::vector<double> k;
+      double sum = 0;
+      for (Index i = -r; i <= r; ++i) k.push_back(std::exp(-0.5 * double(i * i) / (sigma[a] * sigma[a]))), sum += k.back();
+      Index stride = 1;
+      for (std::size_t b = a + 1; b < dims.size(); ++b) stride *= dims[b];
+      const Index n = dims[a];
+      std::vector<double> out(v.size());
+      for (std::size_t idx = 0; idx < v.size(); ++idx) {
+        const Index i = (static_cast<Index>(idx) / stride) % n, base = static_cast<Index>(idx) - i * stride;
+        double acc = 0;
+        for (Index j = -r; j <= r; ++j) acc += k[j + r] / sum * v[base + reflect(i + j, n) * stride];
+        out[idx] = acc;
+      }
+      v = out;
+    }
+    return v;
+  };
+  Rng rng(12);
+  Image<float, 2> a(Shape<2>(37, 41));
+  for (float& x : a) x = static_cast<float>(rng.uniform(0, 1));
+  std::vector<double> va(a.begin(), a.end());
+  const auto want2 = reference(va, {37, 41}, {1.5, 2.0});
+  gaussian_blur(a, {1.5, 2.0});
+  double worst = 0;
+  for (Index i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - want2[i]));
+  CHECK(worst < 1e-6);
+  Image<float, 3> b(Shape<3>(9, 20, 17));  // the middle axis has stride 17, the first 340
+  for (float& x : b) x = static_cast<float>(rng.uniform(0, 1));
+  std::vector<double> vb(b.begin(), b.end());
+  const auto want3 = reference(vb, {9, 20, 17}, {0.8, 1.2, 0.0001});
+  gaussian_blur(b, {0.8, 1.2, 0.0});
+  worst = 0;
+  for (Index i = 0; i < b.size(); ++i) worst = std::max(worst, std::abs(b[i] - want3[i]));
+  CHECK(worst < 1e-6);
+}
+
 TEST_CASE("camera and textures: Poisson + read noise moments; unit-sd random field") {
   Rng rng(4);
   for (double lam : {0.5, 3.0, 25.0, 200.0}) {

@@ -18,12 +18,14 @@ Tensor<float> random_tensor(const TensorShape& s, std::uint64_t seed) {
   return t;
 }
 
-// Args: in channels, out channels, input edge, batch.
+// Args: in channels, out channels, input edge, batch, Winograd (1) or im2col + GEMM (0).
 void conv_args(benchmark::internal::Benchmark* b) {
-  b->Args({2, 32, 256, 8});     // spine block 0 (paper)
-  b->Args({96, 64, 127, 8});    // spine block 1 (paper)
-  b->Args({32, 64, 127, 8});    // image rib block 1 (paper)
-  b->Args({384, 256, 30, 8});   // spine block 3 (paper)
+  for (int w : {1, 0}) {
+    b->Args({2, 32, 256, 8, w});     // spine block 0 (paper; never Winograd: 2 input channels)
+    b->Args({96, 64, 127, 8, w});    // spine block 1 (paper)
+    b->Args({32, 64, 127, 8, w});    // image rib block 1 (paper)
+    b->Args({384, 256, 30, 8, w});   // spine block 3 (paper)
+  }
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
@@ -34,6 +36,7 @@ double conv_flops(const benchmark::State& st) {
 
 void BM_conv_forward(benchmark::State& st) {
   Conv<float, 2> conv(st.range(0), st.range(1), 0);
+  conv.set_winograd(st.range(4) != 0);
   const Tensor<float> x = random_tensor({st.range(3), st.range(0), st.range(2), st.range(2)}, 1);
   for (auto _ : st) benchmark::DoNotOptimize(conv.forward(x).data());
   st.counters["GFLOP/s"] = benchmark::Counter(conv_flops(st) * st.iterations() / 1e9, benchmark::Counter::kIsRate);
@@ -43,6 +46,7 @@ BENCHMARK(BM_conv_forward)->Apply(conv_args);
 void BM_conv_backward(benchmark::State& st, bool data) {
   Conv<float, 2> conv(st.range(0), st.range(1), 0);
   conv.set_need_input_grad(data);
+  conv.set_winograd(st.range(4) != 0);
   const Tensor<float> x = random_tensor({st.range(3), st.range(0), st.range(2), st.range(2)}, 1);
   const Tensor<float> dy = random_tensor(conv.forward(x).shape(), 2);
   for (auto _ : st) benchmark::DoNotOptimize(conv.backward(dy).data());
@@ -80,10 +84,11 @@ BENCHMARK(BM_block_predict)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-// Args: batch. Small RibCage 2D on 128x128.
+// Args: batch, Winograd (1) or im2col + GEMM (0). Small RibCage 2D on 128x128.
 void BM_small_train_step(benchmark::State& st) {
   Network<float, 2> net(model_preset(Architecture::ribcage, "small", 2), 1);
   net.set_need_input_grad(false);
+  net.set_winograd(st.range(1) != 0);
   const Index n = st.range(0);
   const Tensor<float> x = random_tensor({n, 1, 128, 128}, 1), s = random_tensor({n, 1, 128, 128}, 2),
                       t = random_tensor({n, 1}, 3);
@@ -97,7 +102,7 @@ void BM_small_train_step(benchmark::State& st) {
   }
   st.counters["samples/s"] = benchmark::Counter(static_cast<double>(n * st.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_small_train_step)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_small_train_step)->Args({8, 1})->Args({8, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_small_inference(benchmark::State& st) {
   Network<float, 2> net(model_preset(Architecture::ribcage, "small", 2), 1);

@@ -403,6 +403,33 @@ TEST_CASE("Block::predict through Winograd F(2x2, 3x3) equals the direct convolu
   CHECK(worst < 1e-5);
 }
 
+TEST_CASE("Conv forward and data gradient through Winograd F(2x2, 3x3) equal im2col + GEMM") {
+  // 40 -> 33 channels: both passes qualify (the data gradient convolves dy's 33 channels).
+  // Odd output extents (the last tile row / column half outside), padding 0 and 1.
+  for (Index pad : {0, 1}) {
+    Conv<double, 2> fast(40, 33, pad), ref(40, 33, pad);
+    Rng rng(71 + static_cast<std::uint64_t>(pad));
+    init_fan_in_uniform(fast.weight.value, fast.bias.value, rng);
+    ref.weight.value = fast.weight.value;
+    ref.bias.value = fast.bias.value;
+    ref.set_winograd(false);
+    const Tensor<double> x = random_tensor<double>({2, 40, 14, 19}, 72);
+    qanet::detail::ConvGeom g;
+    g.c = 40, g.h = 14, g.w = 19, g.ph = g.pw = pad;
+    REQUIRE(qanet::detail::winograd_pays(g, 33));
+    REQUIRE(qanet::detail::winograd_pays(qanet::detail::backward_data_geometry(g, 33), 40));
+    const Tensor<double> y = fast.forward(x, Mode::train);
+    const Tensor<double> y_ref = ref.forward(x, Mode::train);
+    REQUIRE(y.shape() == y_ref.shape());
+    CHECK(max_abs_diff(y, y_ref) < 1e-12);
+    const Tensor<double> dy = random_tensor<double>(y.shape(), 73);
+    const Tensor<double> dx = fast.backward(dy);
+    const Tensor<double> dx_ref = ref.backward(dy);
+    CHECK(max_abs_diff(dx, dx_ref) < 1e-12);
+    CHECK(max_abs_diff(fast.weight.grad, ref.weight.grad) < 1e-12);
+  }
+}
+
 TEST_CASE("reductions give the same bits at any alignment") {
   std::vector<float> buf(1000 + 16);
   Rng rng(28);

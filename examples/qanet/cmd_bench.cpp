@@ -23,6 +23,7 @@ struct BenchOptions {
   long steps = 3;
   int threads = 0;
   bool json = false;
+  bool winograd = true;  // Winograd F(2x2, 3x3) for the wide 2D 3x3 convolutions
 };
 
 double peak_rss_mb() {
@@ -36,6 +37,7 @@ int run_dim(const BenchOptions& o) {
   using namespace qanet::nn;
   ModelConfig cfg = model_preset(parse_architecture(o.architecture), o.preset, Dim);
   Network<float, Dim> net(cfg, 1);
+  net.set_winograd(o.winograd);
   nlohmann::ordered_json out;
   out["architecture"] = o.architecture;
   out["preset"] = o.preset;
@@ -70,15 +72,18 @@ int run_dim(const BenchOptions& o) {
   auto t0 = clock::now();
   for (long s = 0; s < o.steps; ++s) train_step();
   const double train_s = std::chrono::duration<double>(clock::now() - t0).count();
-  net.forward(image, seg, Mode::infer);
+  // Inference as scoring runs it (Network::predict: running statistics, no backward state), the
+  // counterpart of PyTorch's eval() + no_grad().
+  net.predict(image, seg);
   t0 = clock::now();
-  for (long s = 0; s < o.steps; ++s) net.forward(image, seg, Mode::infer);
+  for (long s = 0; s < o.steps; ++s) net.predict(image, seg);
   const double infer_s = std::chrono::duration<double>(clock::now() - t0).count();
   std::string shape;
   for (int a = 0; a < Dim; ++a) shape += (a ? "x" : "") + std::to_string(sp[a]);
   out["shape"] = shape;
   out["batch"] = o.batch;
   out["steps"] = o.steps;
+  out["winograd"] = o.winograd;
   out["threads"] = o.threads;
   out["train_samples_per_s"] = static_cast<double>(o.batch * o.steps) / train_s;
   out["infer_samples_per_s"] = static_cast<double>(o.batch * o.steps) / infer_s;
@@ -116,6 +121,9 @@ qanet::cli::RegisterCommand reg{
       app.add_option("--steps", o->steps, "timed steps (0: print the parameter count only)")->check(CLI::NonNegativeNumber);
       app.add_option("--threads", o->threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
       app.add_flag("--json", o->json, "print one JSON object");
+      app.add_option("--winograd", o->winograd,
+                     "Winograd F(2x2, 3x3) for the 2D 3x3 convolutions with at least 32 input channels (default "
+                     "true; false: im2col + GEMM everywhere)");
       return [o] { return run(*o); };
     }};
 

@@ -83,9 +83,12 @@ class Block {
   }
   void buffers(const std::string& prefix, std::vector<BufferRef<T>>& out) { bn.buffers(prefix + "bn.", out); }
   Index param_count() const { return conv.param_count() + bn.param_count(); }
-  // predict() in 2D takes Winograd F(2x2, 3x3) where it pays (the default; winograd.hpp);
-  // false: im2col + GEMM everywhere (the reference the Winograd path is tested against).
-  void set_winograd(bool on) { winograd_ = on; }
+  // 2D: predict() and the convolution's passes take Winograd F(2x2, 3x3) where it pays (the
+  // default; winograd.hpp); false: im2col + GEMM everywhere (the reference it is tested against).
+  void set_winograd(bool on) {
+    winograd_ = on;
+    conv.set_winograd(on);
+  }
 
   Conv<T, Dim> conv;
   BatchNorm<T> bn;  // holds the parameters and running statistics; its own forward is not used

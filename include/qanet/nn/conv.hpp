@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "qanet/nn/detail/conv_ops.hpp"
+#include "qanet/nn/detail/winograd.hpp"
 #include "qanet/nn/layer.hpp"
 
 namespace qanet::nn {
@@ -44,6 +45,9 @@ class Conv : public WeightAndBias<T> {
   // When false, backward computes parameter gradients only and returns an empty dx (the first
   // layers of a network, whose input gradient nobody needs).
   void set_need_input_grad(bool v) { need_dx_ = v; }
+  // 2D 3 x 3 convolutions with enough channels run their forward and data-gradient passes
+  // through Winograd F(2x2, 3x3) (detail/winograd.hpp; the default); false: im2col + GEMM.
+  void set_winograd(bool on) { winograd_ = on; }
 
   const Tensor<T>& forward(const Tensor<T>& x, Mode = Mode::train) {
     geom_ = convolve(x, y_);
@@ -75,7 +79,11 @@ class Conv : public WeightAndBias<T> {
     flipped_.resize(static_cast<std::size_t>(out_ * in_ * K));
     detail::flip_kernel(weight.value.data(), out_, in_, K, flipped_.data());
     dx_.reshape(x_->shape());
-    detail::conv_backward_data<T>(dy.data(), n, geom_, flipped_.data(), out_, dx_.data(), scratch_);
+    const detail::ConvGeom gb = detail::backward_data_geometry(geom_, out_);
+    if (use_winograd(gb, in_))
+      detail::winograd_conv_forward_2d<T>(dy.data(), n, gb, flipped_.data(), nullptr, in_, dx_.data(), winograd_kernel_, scratch_);
+    else
+      detail::conv_backward_data<T>(dy.data(), n, geom_, flipped_.data(), out_, dx_.data(), scratch_);
     return dx_;
   }
 
@@ -97,8 +105,15 @@ class Conv : public WeightAndBias<T> {
     if constexpr (Dim == 3) so = {g.od(), g.oh(), g.ow()};
     else so = {g.oh(), g.ow()};
     y.reshape(activation_shape<Dim>(x.dim(0), out_, so));
-    detail::conv_forward<T>(x.data(), x.dim(0), g, weight.value.data(), bias.value.data(), out_, y.data(), scratch_);
+    if (use_winograd(g, out_))
+      detail::winograd_conv_forward_2d<T>(x.data(), x.dim(0), g, weight.value.data(), bias.value.data(), out_, y.data(),
+                                          winograd_kernel_, scratch_);
+    else
+      detail::conv_forward<T>(x.data(), x.dim(0), g, weight.value.data(), bias.value.data(), out_, y.data(), scratch_);
     return g;
+  }
+  bool use_winograd(const detail::ConvGeom& g, Index cout) const {
+    return Dim == 2 && winograd_ && detail::winograd_pays(g, cout);
   }
 
   detail::ConvGeom geometry(const TensorShape& s) const {
@@ -125,6 +140,8 @@ class Conv : public WeightAndBias<T> {
   detail::ConvGeom geom_;
   Tensor<T> y_, dx_;
   std::vector<T> flipped_, partial_;
+  std::vector<T> winograd_kernel_;  // the transformed kernel of the last Winograd pass
+  bool winograd_ = true;
   detail::ColScratch<T> scratch_;
 };
 

@@ -104,7 +104,7 @@ class Network {
   }
 
   // False skips the data gradient of the first convolutions (training needs none).
-  // Winograd F(2x2, 3x3) in the 2D blocks' predict() where it pays (default true; Block::set_winograd).
+  // Winograd F(2x2, 3x3) in the 2D blocks where it pays (default true; Block::set_winograd).
   void set_winograd(bool on) {
     for (Stream& s : streams_)
       for (auto& b : s.blocks) b.set_winograd(on);

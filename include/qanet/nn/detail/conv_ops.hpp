@@ -171,9 +171,8 @@ void flip_kernel(const T* w, Index cout, Index cin, Index K, T* wt) {
 
 // dx = full correlation of dy with the flipped kernel. g describes the forward convolution;
 // wt comes from flip_kernel. dx is overwritten.
-template <typename T>
-void conv_backward_data(const T* dy, Index batch, const ConvGeom& g, const T* wt, Index cout, T* dx,
-                        ColScratch<T>& scratch) {
+// The geometry of that convolution of dy (cout channels) for a forward convolution g.
+inline ConvGeom backward_data_geometry(const ConvGeom& g, Index cout) {
   ConvGeom gb;
   gb.c = cout;
   gb.d = g.od();
@@ -185,7 +184,12 @@ void conv_backward_data(const T* dy, Index batch, const ConvGeom& g, const T* wt
   gb.pd = g.kd - 1 - g.pd;
   gb.ph = g.kh - 1 - g.ph;
   gb.pw = g.kw - 1 - g.pw;
-  conv_forward<T>(dy, batch, gb, wt, nullptr, g.c, dx, scratch);
+  return gb;
+}
+template <typename T>
+void conv_backward_data(const T* dy, Index batch, const ConvGeom& g, const T* wt, Index cout, T* dx,
+                        ColScratch<T>& scratch) {
+  conv_forward<T>(dy, batch, backward_data_geometry(g, cout), wt, nullptr, g.c, dx, scratch);
 }
 
 // dW[co, rows] += sum_n dy[n] col(x[n])^T; db[co] += sum_{n,p} dy. Items are split into a

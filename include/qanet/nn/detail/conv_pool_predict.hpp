@@ -46,7 +46,8 @@ void conv_bn_act_pool_predict_2d(const ChannelSources<T>& x, Index batch, const 
     bias_v[c] = bias ? bias[c] : T(0);
   }
   if (allow_winograd && winograd_pays(g, cout)) {
-    conv_pool_winograd_2d<T>(x, batch, g, wmat, cout, pw, ph, u, scratch, [&](Index n, Index q0, Index count, const T* z) {
+    // The pooling windows are the Winograd tiles: a grid of ph x pw tiles, one per pooled output.
+    winograd_conv_tiles_2d<T>(x, batch, g, wmat, cout, ph, pw, u, scratch, [&](Index n, Index q0, Index count, const T* z) {
       for (Index co = 0; co < cout; ++co) {
         const T* zc = z + co * 4 * count;
         T* dst = y + (n * cout + co) * ph * pw + q0;

@@ -1,12 +1,13 @@
 #pragma once
-// Winograd F(2x2, 3x3) for the inference-only fused 2D block (conv_pool_predict.hpp). A 2 x 2
-// output tile of a 3 x 3 convolution is A^T [(G g G^T) . (B^T d B)] A of its 4 x 4 input tile d
-// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16 products per
-// input channel and output channel instead of 36. The 2 x 2 output tile is exactly the block's
-// max-pooling window, so tiles map one to one onto pooled outputs and the convolution output is
-// never stored. Per task (a run of pooled outputs of one item): the input tiles are transformed
-// into V[16][cin][tiles], 16 GEMMs M[xi] = U[xi] V[xi] with the transformed kernel
-// U[16][cout][cin], then each M tile goes back to 2 x 2 outputs and is pooled.
+// Winograd F(2x2, 3x3) convolutions (2D, 3 x 3 kernels, stride 1). A 2 x 2 output tile of a
+// 3 x 3 convolution is A^T [(G g G^T) . (B^T d B)] A of its 4 x 4 input tile d (Lavin & Gray,
+// "Fast Algorithms for Convolutional Neural Networks", 2016): 16 products per input channel and
+// output channel instead of 36. Per task (a run of tiles of one item): the input tiles are
+// transformed into V[16][cin][tiles], 16 GEMMs M[xi] = U[xi] V[xi] with the transformed kernel
+// U[16][cout][cin], then each M tile goes back to 2 x 2 outputs for an epilogue. Two users:
+// the inference block (conv_pool_predict.hpp), whose 2 x 2 max-pooling windows are exactly the
+// tiles, so the convolution output is never stored; and Conv's forward and data-gradient passes
+// (winograd_conv_forward_2d, the contract of conv_forward).
 //
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
 //   A^T = [1 1 1 0; 0 1 -1 -1]
@@ -55,20 +56,20 @@ inline void winograd_columns_bt(const T* __restrict d0, const T* __restrict d1, 
   }
 }
 
-// V[xi][ci][j] for tiles j = 0 .. count-1 starting at pooled index q0 of item n (pooled row
-// q / pw, column q % pw; the input tile's top-left corner at 2 * (row, column) - padding;
-// voxels outside the input are the zero padding). ld: the stride between V's [xi][ci] rows.
-// Tiles of one pooled row share their input rows: the 4 rows of the strip are copied once
-// (zero outside the input), B^T is applied down the columns of the whole strip, then B along
-// each tile's 4 columns, so every loop runs over contiguous (or stride-2) memory.
-// buf: at least 8 * (2 * count + 2) values.
+// V[xi][ci][j] for tiles j = 0 .. count-1 starting at tile q0 of item n (tile row q / grid_w,
+// column q % grid_w; the input tile's top-left corner at 2 * (row, column) - padding; voxels
+// outside the input are the zero padding). ld: the stride between V's [xi][ci] rows.
+// Tiles of one tile row share their input rows: the 4 rows of the strip are read once (copied,
+// zero outside the input, only where the strip reaches past it), B^T is applied down the
+// columns of the whole strip, then B along each tile's 4 columns, so every loop runs over
+// contiguous (or stride-2) memory. buf: at least 8 * (2 * count + 2) values.
 template <typename T>
-void winograd_input_transform(const ChannelSources<T>& x, Index n, const ConvGeom& g, Index pw, Index q0, Index count,
+void winograd_input_transform(const ChannelSources<T>& x, Index n, const ConvGeom& g, Index grid_w, Index q0, Index count,
                               T* v, Index ld, T* buf) {
   const Index plane_stride = g.c * ld;
   for (Index q = q0; q < q0 + count;) {
-    const Index py = q / pw, px0 = q % pw, run = std::min(pw - px0, q0 + count - q), span = 2 * run + 2;
-    const Index y0 = 2 * py - g.ph, x0 = 2 * px0 - g.pw, j0 = q - q0;
+    const Index ty = q / grid_w, tx0 = q % grid_w, run = std::min(grid_w - tx0, q0 + count - q), span = 2 * run + 2;
+    const Index y0 = 2 * ty - g.ph, x0 = 2 * tx0 - g.pw, j0 = q - q0;
     const Index c0 = std::clamp<Index>(-x0, 0, span), c1 = std::clamp<Index>(g.w - x0, c0, span);
     T* rows = buf;             // [4][span]: the strip's rows that reach past the input
     T* t = buf + 4 * span;     // [4][span]: B^T down its columns
@@ -111,11 +112,12 @@ void winograd_input_transform(const ChannelSources<T>& x, Index n, const ConvGeo
   }
 }
 
-// Pooled outputs per task: V and M together about 1 MB (they stay in L2 between the transforms
-// and the GEMMs), at least 64 tiles so that the GEMMs keep their speed.
-inline Index winograd_tiles_per_task(Index cin, Index cout, Index pooled) {
+// Tiles per task: V and M together about 1 MB (they stay in L2 between the transforms and the
+// GEMMs), at least 64 tiles so that the GEMMs keep their speed. Depends on the shape only, so
+// every output's arithmetic is the same whatever the thread count.
+inline Index winograd_tiles_per_task(Index cin, Index cout, Index tiles) {
   const Index t = (Index{1} << 18) / (16 * (cin + cout));
-  return std::min(pooled, std::max<Index>(64, (t / 8) * 8));
+  return std::min(tiles, std::max<Index>(64, (t / 8) * 8));
 }
 
 // Where F(2x2, 3x3) is faster than im2col + GEMM on the fused block (bench_nn's
@@ -127,23 +129,26 @@ inline bool winograd_pays(const ConvGeom& g, Index cout) {
   return g.kd == 1 && g.kh == 3 && g.kw == 3 && g.d == 1 && g.c >= 32 && cout >= 16;
 }
 
-// The fused block through F(2x2, 3x3): same contract as conv_bn_act_pool_predict_2d, whose
-// pooling epilogue (pool_bn_act_row) it shares.
+// The 3 x 3 convolution (stride 1, zero padding g.ph / g.pw, no bias) of x through F(2x2, 3x3)
+// on a grid of grid_h x grid_w output tiles of 2 x 2 (tile (ty, tx) covers outputs
+// (2 ty .. 2 ty + 1, 2 tx .. 2 tx + 1)). For each task, epilogue(n, q0, count, z) receives the
+// tiles q0 .. q0 + count - 1 of item n (row-major in the grid) as z[cout][4][count], the four
+// outputs of a tile in row-major order. wmat: [cout, cin * 9]; u: the transformed kernel's buffer.
 template <typename T, typename Epilogue>
-void conv_pool_winograd_2d(const ChannelSources<T>& x, Index batch, const ConvGeom& g, const T* wmat, Index cout,
-                           Index pw, Index ph, std::vector<T>& u, ColScratch<T>& scratch, Epilogue&& epilogue) {
-  const Index cin = g.c, pooled = ph * pw;
+void winograd_conv_tiles_2d(const ChannelSources<T>& x, Index batch, const ConvGeom& g, const T* wmat, Index cout,
+                            Index grid_h, Index grid_w, std::vector<T>& u, ColScratch<T>& scratch, Epilogue&& epilogue) {
+  const Index cin = g.c, tiles = grid_h * grid_w;
   winograd_kernel_transform(wmat, cout, cin, u);
-  const Index per_task = winograd_tiles_per_task(cin, cout, pooled), tasks = (pooled + per_task - 1) / per_task;
+  const Index per_task = winograd_tiles_per_task(cin, cout, tiles), tasks = (tiles + per_task - 1) / per_task;
   const Index vsize = 16 * cin * per_task, msize = 16 * cout * per_task;
   const Index zsize = 4 * cout * per_task, bufsize = 8 * (2 * per_task + 2);
   scratch.reserve(vsize + msize + zsize + bufsize);
   tbb::parallel_for(Index{0}, batch * tasks, [&](Index task) {
-    const Index n = task / tasks, q0 = (task % tasks) * per_task, count = std::min(pooled - q0, per_task);
+    const Index n = task / tasks, q0 = (task % tasks) * per_task, count = std::min(tiles - q0, per_task);
     T* v = scratch.local();
     T* m = v + vsize;
-    T* z = m + msize;  // [cout][4][count]: the 2 x 2 outputs of every tile, row-major in the tile
-    winograd_input_transform(x, n, g, pw, q0, count, v, per_task, z + zsize);
+    T* z = m + msize;
+    winograd_input_transform(x, n, g, grid_w, q0, count, v, per_task, z + zsize);
     for (int xi = 0; xi < 16; ++xi) {
       Eigen::Map<const RowMat<T>> U(u.data() + xi * cout * cin, cout, cin);
       ConstStridedMap<T> V(v + xi * cin * per_task, cin, count, Eigen::OuterStride<>(per_task));
@@ -155,22 +160,48 @@ void conv_pool_winograd_2d(const ChannelSources<T>& x, Index batch, const ConvGe
       const T* mc = m + co * per_task;
       T* zc = z + co * 4 * count;
       for (Index j = 0; j < count; ++j) {
-        T s[4][2];  // (A^T M) rows 0 and 1 are t0 and t1, each over the 4 columns; s = t A
-        T t0[4], t1[4];
+        T t0[4], t1[4];  // rows 0 and 1 of A^T M, then times A
         for (int c = 0; c < 4; ++c) {
           const T m0 = mc[(0 + c) * xs + j], m1 = mc[(4 + c) * xs + j], m2 = mc[(8 + c) * xs + j],
                   m3 = mc[(12 + c) * xs + j];
           t0[c] = m0 + m1 + m2;
           t1[c] = m1 - m2 - m3;
         }
-        s[0][0] = t0[0] + t0[1] + t0[2];
-        s[0][1] = t0[1] - t0[2] - t0[3];
-        s[1][0] = t1[0] + t1[1] + t1[2];
-        s[1][1] = t1[1] - t1[2] - t1[3];
-        zc[j] = s[0][0], zc[count + j] = s[0][1], zc[2 * count + j] = s[1][0], zc[3 * count + j] = s[1][1];
+        zc[j] = t0[0] + t0[1] + t0[2];
+        zc[count + j] = t0[1] - t0[2] - t0[3];
+        zc[2 * count + j] = t1[0] + t1[1] + t1[2];
+        zc[3 * count + j] = t1[1] - t1[2] - t1[3];
       }
     }
-    epilogue(n, q0, count, z);
+    epilogue(n, q0, count, static_cast<const T*>(z));
+  });
+}
+
+// y[n, co, oy, ox] = the convolution of x (one tensor, [batch, g.c, h, w]) + bias[co] (bias may
+// be null), through F(2x2, 3x3): the same contract as conv_forward, for 2D 3 x 3 kernels. Odd
+// output extents: the last tile row / column is computed whole and its outside half dropped.
+template <typename T>
+void winograd_conv_forward_2d(const T* x, Index batch, const ConvGeom& g, const T* wmat, const T* bias, Index cout, T* y,
+                              std::vector<T>& u, ColScratch<T>& scratch) {
+  ChannelSources<T> src;
+  src.add(x, g.c);
+  src.plane = g.h * g.w;
+  const Index oh = g.oh(), ow = g.ow(), gh = (oh + 1) / 2, gw = (ow + 1) / 2;
+  winograd_conv_tiles_2d<T>(src, batch, g, wmat, cout, gh, gw, u, scratch, [&](Index n, Index q0, Index count, const T* z) {
+    for (Index co = 0; co < cout; ++co) {
+      const T* zc = z + co * 4 * count;
+      T* yc = y + (n * cout + co) * oh * ow;
+      const T b = bias ? bias[co] : T(0);
+      for (Index j = 0; j < count; ++j) {
+        const Index oy = 2 * ((q0 + j) / gw), ox = 2 * ((q0 + j) % gw);
+        yc[oy * ow + ox] = zc[j] + b;
+        if (ox + 1 < ow) yc[oy * ow + ox + 1] = zc[count + j] + b;
+        if (oy + 1 < oh) {
+          yc[(oy + 1) * ow + ox] = zc[2 * count + j] + b;
+          if (ox + 1 < ow) yc[(oy + 1) * ow + ox + 1] = zc[3 * count + j] + b;
+        }
+      }
+    }
   });
 }
 

@@ -403,7 +403,7 @@ TEST_CASE("Block::predict through Winograd F(2x2, 3x3) equals the direct convolu
   CHECK(worst < 1e-5);
 }
 
-TEST_CASE("Conv forward and data gradient through Winograd F(2x2, 3x3) equal im2col + GEMM") {
+TEST_CASE("Conv forward, data and filter gradients through Winograd F(2x2, 3x3) equal im2col + GEMM") {
   // 40 -> 33 channels: both passes qualify (the data gradient convolves dy's 33 channels).
   // Odd output extents (the last tile row / column half outside), padding 0 and 1.
   for (Index pad : {0, 1}) {
@@ -426,6 +426,13 @@ TEST_CASE("Conv forward and data gradient through Winograd F(2x2, 3x3) equal im2
     const Tensor<double> dx = fast.backward(dy);
     const Tensor<double> dx_ref = ref.backward(dy);
     CHECK(max_abs_diff(dx, dx_ref) < 1e-12);
+    CHECK(max_abs_diff(fast.weight.grad, ref.weight.grad) < 1e-12);
+    CHECK(max_abs_diff(fast.bias.grad, ref.bias.grad) < 1e-12);
+    // Gradients accumulate (+=) over backward passes, as im2col's do.
+    fast.forward(x, Mode::train);
+    fast.backward(dy);
+    ref.forward(x, Mode::train);
+    ref.backward(dy);
     CHECK(max_abs_diff(fast.weight.grad, ref.weight.grad) < 1e-12);
   }
 }

@@ -69,8 +69,12 @@ class Conv : public WeightAndBias<T> {
     QANET_ASSERT(x_ != nullptr);
     require_shape(dy, y_.shape(), "Conv::backward dy");
     const Index n = x_->dim(0);
-    detail::conv_backward_filter<T>(x_->data(), dy.data(), n, geom_, out_, weight.grad.data(),
-                                    bias.grad.data(), partial_, scratch_);
+    if (use_winograd(geom_, out_))
+      detail::winograd_conv_backward_filter_2d<T>(x_->data(), dy.data(), n, geom_, out_, weight.grad.data(),
+                                                  bias.grad.data(), partial_, scratch_);
+    else
+      detail::conv_backward_filter<T>(x_->data(), dy.data(), n, geom_, out_, weight.grad.data(),
+                                      bias.grad.data(), partial_, scratch_);
     if (!need_dx_) {
       dx_.reshape(TensorShape{});
       return dx_;

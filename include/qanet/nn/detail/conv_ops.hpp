@@ -192,6 +192,17 @@ void conv_backward_data(const T* dy, Index batch, const ConvGeom& g, const T* wt
   conv_forward<T>(dy, batch, backward_data_geometry(g, cout), wt, nullptr, g.c, dx, scratch);
 }
 
+// db[co] += sum over items and positions of dy[n, co, p] (P positions); nothing when db is null.
+template <typename T>
+void bias_gradient(const T* dy, Index batch, Index cout, Index P, T* db) {
+  if (!db) return;
+  for (Index co = 0; co < cout; ++co) {
+    double s = 0;
+    for (Index n = 0; n < batch; ++n) s += plain_sum(dy + (n * cout + co) * P, P);
+    db[co] += static_cast<T>(s);
+  }
+}
+
 // dW[co, rows] += sum_n dy[n] col(x[n])^T; db[co] += sum_{n,p} dy. Items are split into a
 // fixed number of chunks summed in a fixed order, so results do not depend on thread timing.
 // partial: scratch of at least chunks * cout * rows.
@@ -219,14 +230,7 @@ void conv_backward_filter(const T* x, const T* dy, Index batch, const ConvGeom& 
   });
   Eigen::Map<RowMat<T>> W(dw, cout, rows);
   for (Index ch = 0; ch < chunks; ++ch) W += Eigen::Map<const RowMat<T>>(partial.data() + ch * wsize, cout, rows);
-  if (db) {
-    for (Index co = 0; co < cout; ++co) {
-      double s = 0;
-      for (Index n = 0; n < batch; ++n)
-        s += plain_sum(dy + (n * cout + co) * P, P);
-      db[co] += static_cast<T>(s);
-    }
-  }
+  bias_gradient(dy, batch, cout, P, db);
 }
 
 }  // namespace qanet::detail

@@ -205,4 +205,104 @@ void winograd_conv_forward_2d(const T* x, Index batch, const ConvGeom& g, const 
   });
 }
 
+// Y[xi][co][j] = (A dY A^T)[xi] of the 2 x 2 output-gradient tiles j = 0 .. count-1 from tile
+// q0 (grid width grid_w) of one item's dy [cout][oh][ow]; outputs past odd extents count as 0.
+// Like the input transform, a tile row's two dy rows are copied once (zero-padded), and the
+// loops run along them. ld: the stride between Y's [xi][co] rows; buf: 4 * (count + 1) values.
+template <typename T>
+void winograd_output_gradient_transform(const T* dy, Index cout, Index oh, Index ow, Index grid_w, Index q0, Index count,
+                                        T* y, Index ld, T* buf) {
+  const Index xs = cout * ld;
+  for (Index q = q0; q < q0 + count;) {
+    const Index ty = q / grid_w, tx0 = q % grid_w, run = std::min(grid_w - tx0, q0 + count - q), j0 = q - q0;
+    const Index x0 = 2 * tx0, width = std::min(2 * run, ow - x0);
+    T* r0 = buf;
+    T* r1 = buf + 2 * run;
+    for (Index co = 0; co < cout; ++co) {
+      const T* dyc = dy + co * oh * ow;
+      std::fill(r0, r0 + 4 * run, T(0));
+      std::copy(dyc + 2 * ty * ow + x0, dyc + 2 * ty * ow + x0 + width, r0);
+      if (2 * ty + 1 < oh) std::copy(dyc + (2 * ty + 1) * ow + x0, dyc + (2 * ty + 1) * ow + x0 + width, r1);
+      // Row r of A dY is (u, w) = (a, b), (a + c, b + d), (a - c, b - d), (-c, -d) for the tile
+      // [a b; c d]; row r of (A dY) A^T is (u, u + w, u - w, -w). One loop per r, four
+      // contiguous output streams each, so that the loops vectorise.
+      for (int r = 0; r < 4; ++r) {
+        T* o0 = y + (r * 4) * xs + co * ld + j0;
+        T* o1 = o0 + xs;
+        T* o2 = o1 + xs;
+        T* o3 = o2 + xs;
+        const T su = r == 3 ? T(0) : T(1), sc = r == 0 ? T(0) : (r == 1 ? T(1) : T(-1));
+        for (Index j = 0; j < run; ++j) {
+          const T u = su * r0[2 * j] + sc * r1[2 * j], w = su * r0[2 * j + 1] + sc * r1[2 * j + 1];
+          o0[j] = u;
+          o1[j] = u + w;
+          o2[j] = u - w;
+          o3[j] = -w;
+        }
+      }
+    }
+    q += run;
+  }
+}
+
+// The filter gradient through F(2x2, 3x3): the contract of conv_backward_filter (dW += the
+// gradient of x's convolution for output gradient dy, db += its sums) for 2D 3 x 3 kernels.
+// Every output tile is y = A^T [U . V] A with U = G g G^T, so dL/dU = (A dY A^T) . V summed
+// over the tiles, and dL/dg = G^T (dL/dU) G. The sums over tiles are 16 GEMMs per task with
+// K = the task's tiles (dY's transformed tiles times V's, transposed); outputs past odd extents
+// count as dy = 0. Items go in a fixed number of chunks summed in a fixed order (as
+// conv_backward_filter), so results do not depend on thread timing. partial: scratch.
+template <typename T>
+void winograd_conv_backward_filter_2d(const T* x, const T* dy, Index batch, const ConvGeom& g, Index cout, T* dw, T* db,
+                                      std::vector<T>& partial, ColScratch<T>& scratch) {
+  const Index cin = g.c, oh = g.oh(), ow = g.ow(), gh = (oh + 1) / 2, gw = (ow + 1) / 2, tiles = gh * gw;
+  const Index per_task = winograd_tiles_per_task(cin, cout, tiles), tasks = (tiles + per_task - 1) / per_task;
+  const Index chunks = std::min<Index>(batch, 16), ssize = 16 * cout * cin;
+  if (partial.size() < static_cast<std::size_t>(chunks * ssize)) partial.resize(static_cast<std::size_t>(chunks * ssize));
+  const Index vsize = 16 * cin * per_task, ysize = 16 * cout * per_task, bufsize = 8 * (2 * per_task + 2);
+  scratch.reserve(vsize + ysize + bufsize);  // the input and the output-gradient transforms share buf
+  ChannelSources<T> src;
+  src.add(x, cin);
+  src.plane = g.h * g.w;
+  tbb::parallel_for(Index{0}, chunks, [&](Index ch) {
+    const Index n0 = batch * ch / chunks, n1 = batch * (ch + 1) / chunks;
+    T* sum = partial.data() + ch * ssize;  // [16][cout][cin]: dL/dU summed over this chunk's tiles
+    std::fill(sum, sum + ssize, T(0));
+    T* v = scratch.local();
+    T* yt = v + vsize;  // [16][cout][per_task]: A dY A^T of every tile
+    for (Index n = n0; n < n1; ++n)
+      for (Index t = 0; t < tasks; ++t) {
+        const Index q0 = t * per_task, count = std::min(tiles - q0, per_task);
+        winograd_input_transform(src, n, g, gw, q0, count, v, per_task, yt + ysize);
+        winograd_output_gradient_transform(dy + n * cout * oh * ow, cout, oh, ow, gw, q0, count, yt, per_task,
+                                           yt + ysize);
+        for (int xi = 0; xi < 16; ++xi) {
+          ConstStridedMap<T> Y(yt + xi * cout * per_task, cout, count, Eigen::OuterStride<>(per_task));
+          ConstStridedMap<T> V(v + xi * cin * per_task, cin, count, Eigen::OuterStride<>(per_task));
+          Eigen::Map<RowMat<T>> S(sum + xi * cout * cin, cout, cin);
+          S.noalias() += Y * V.transpose();
+        }
+      }
+  });
+  for (Index ch = 1; ch < chunks; ++ch)
+    for (Index i = 0; i < ssize; ++i) partial[static_cast<std::size_t>(i)] += partial[static_cast<std::size_t>(ch * ssize + i)];
+  for (Index co = 0; co < cout; ++co)
+    for (Index ci = 0; ci < cin; ++ci) {
+      T s4[4][4], q[3][4];
+      for (int xi = 0; xi < 16; ++xi) s4[xi / 4][xi % 4] = partial[static_cast<std::size_t>((xi * cout + co) * cin + ci)];
+      for (int c = 0; c < 4; ++c) {  // G^T S
+        q[0][c] = s4[0][c] + T(0.5) * (s4[1][c] + s4[2][c]);
+        q[1][c] = T(0.5) * (s4[1][c] - s4[2][c]);
+        q[2][c] = T(0.5) * (s4[1][c] + s4[2][c]) + s4[3][c];
+      }
+      T* w = dw + (co * cin + ci) * 9;
+      for (int r = 0; r < 3; ++r) {  // (G^T S) G
+        w[r * 3 + 0] += q[r][0] + T(0.5) * (q[r][1] + q[r][2]);
+        w[r * 3 + 1] += T(0.5) * (q[r][1] - q[r][2]);
+        w[r * 3 + 2] += T(0.5) * (q[r][1] + q[r][2]) + q[r][3];
+      }
+    }
+  bias_gradient(dy, batch, cout, oh * ow, db);
+}
+
 }  // namespace qanet::detail

@@ -349,7 +349,7 @@ TEST_CASE("Block::predict through Winograd F(2x2, 3x3) equals the direct convolu
     const Tensor<double> x = random_tensor<double>({3, 40, 15, 21}, 62);
     qanet::detail::ConvGeom g;
     g.c = 40, g.h = 15, g.w = 21, g.ph = g.pw = pad;
-    REQUIRE(qanet::detail::winograd_pays(g, 17));
+    REQUIRE(qanet::detail::winograd_pays(g, 17, qanet::detail::winograd_min_channels_predict));
     // The reference: direct convolution, then BatchNorm, LeakyReLU and pooling computed here.
     const Tensor<double> z = conv.forward(x, Mode::infer);
     const Index oh = z.dim(2), ow = z.dim(3);
@@ -404,20 +404,20 @@ TEST_CASE("Block::predict through Winograd F(2x2, 3x3) equals the direct convolu
 }
 
 TEST_CASE("Conv forward, data and filter gradients through Winograd F(2x2, 3x3) equal im2col + GEMM") {
-  // 40 -> 33 channels: both passes qualify (the data gradient convolves dy's 33 channels).
+  // 72 -> 65 channels: both passes qualify (the data gradient convolves dy's 65 channels).
   // Odd output extents (the last tile row / column half outside), padding 0 and 1.
   for (Index pad : {0, 1}) {
-    Conv<double, 2> fast(40, 33, pad), ref(40, 33, pad);
+    Conv<double, 2> fast(72, 65, pad), ref(72, 65, pad);
     Rng rng(71 + static_cast<std::uint64_t>(pad));
     init_fan_in_uniform(fast.weight.value, fast.bias.value, rng);
     ref.weight.value = fast.weight.value;
     ref.bias.value = fast.bias.value;
     ref.set_winograd(false);
-    const Tensor<double> x = random_tensor<double>({2, 40, 14, 19}, 72);
+    const Tensor<double> x = random_tensor<double>({2, 72, 14, 19}, 72);
     qanet::detail::ConvGeom g;
-    g.c = 40, g.h = 14, g.w = 19, g.ph = g.pw = pad;
-    REQUIRE(qanet::detail::winograd_pays(g, 33));
-    REQUIRE(qanet::detail::winograd_pays(qanet::detail::backward_data_geometry(g, 33), 40));
+    g.c = 72, g.h = 14, g.w = 19, g.ph = g.pw = pad;
+    REQUIRE(qanet::detail::winograd_pays(g, 65, qanet::detail::winograd_min_channels_training));
+    REQUIRE(qanet::detail::winograd_pays(qanet::detail::backward_data_geometry(g, 65), 72, qanet::detail::winograd_min_channels_training));
     const Tensor<double> y = fast.forward(x, Mode::train);
     const Tensor<double> y_ref = ref.forward(x, Mode::train);
     REQUIRE(y.shape() == y_ref.shape());

@@ -117,7 +117,7 @@ class Conv : public WeightAndBias<T> {
     return g;
   }
   bool use_winograd(const detail::ConvGeom& g, Index cout) const {
-    return Dim == 2 && winograd_ && detail::winograd_pays(g, cout);
+    return Dim == 2 && winograd_ && detail::winograd_pays(g, cout, detail::winograd_min_channels_training);
   }
 
   detail::ConvGeom geometry(const TensorShape& s) const {

@@ -45,7 +45,7 @@ void conv_bn_act_pool_predict_2d(const ChannelSources<T>& x, Index batch, const 
     inference_affine(bn, c, a[c], b[c]);
     bias_v[c] = bias ? bias[c] : T(0);
   }
-  if (allow_winograd && winograd_pays(g, cout)) {
+  if (allow_winograd && winograd_pays(g, cout, winograd_min_channels_predict)) {
     // The pooling windows are the Winograd tiles: a grid of ph x pw tiles, one per pooled output.
     winograd_conv_tiles_2d<T>(x, batch, g, wmat, cout, ph, pw, u, scratch, [&](Index n, Index q0, Index count, const T* z) {
       for (Index co = 0; co < cout; ++co) {

@@ -120,13 +120,16 @@ inline Index winograd_tiles_per_task(Index cin, Index cout, Index tiles) {
   return std::min(tiles, std::max<Index>(64, (t / 8) * 8));
 }
 
-// Where F(2x2, 3x3) is faster than im2col + GEMM on the fused block (bench_nn's
-// BM_block_predict, docs/nn.md: 1.1-1.6x from 32 input channels on, 0.85x at 16 -> 32): with
-// few input channels each of the 16 GEMMs is too short (K = cin) to run at speed, while the
-// direct GEMM has K = 9 cin. The rule depends on the shape only, so a model's scores never
-// depend on timing or on the machine's load.
-inline bool winograd_pays(const ConvGeom& g, Index cout) {
-  return g.kd == 1 && g.kh == 3 && g.kw == 3 && g.d == 1 && g.c >= 32 && cout >= 16;
+// Where F(2x2, 3x3) is faster than im2col + GEMM (bench_nn on this project's 2-core AVX-512
+// machine, docs/nn.md): with few input channels each of the 16 GEMMs is too short (K = cin) to
+// run at speed, while the direct GEMM has K = 9 cin. The fused inference block gains 1.25-1.6x
+// from 32 input channels on (none at 16); Conv's training passes, whose im2col GEMMs are larger
+// and faster, gain from 64 on (1.1-1.4x) and lose at 32 (0.86-0.96x). The rule depends on the
+// shape only, so results never depend on timing or on the machine's load.
+inline constexpr Index winograd_min_channels_predict = 32;
+inline constexpr Index winograd_min_channels_training = 64;
+inline bool winograd_pays(const ConvGeom& g, Index cout, Index min_channels) {
+  return g.kd == 1 && g.kh == 3 && g.kw == 3 && g.d == 1 && g.c >= min_channels && cout >= 16;
 }
 
 // The 3 x 3 convolution (stride 1, zero padding g.ph / g.pw, no bias) of x through F(2x2, 3x3)

@@ -4,10 +4,11 @@
 // "Fast Algorithms for Convolutional Neural Networks", 2016): 16 products per input channel and
 // output channel instead of 36. Per task (a run of tiles of one item): the input tiles are
 // transformed into V[16][cin][tiles], 16 GEMMs M[xi] = U[xi] V[xi] with the transformed kernel
-// U[16][cout][cin], then each M tile goes back to 2 x 2 outputs for an epilogue. Two users:
-// the inference block (conv_pool_predict.hpp), whose 2 x 2 max-pooling windows are exactly the
-// tiles, so the convolution output is never stored; and Conv's forward and data-gradient passes
-// (winograd_conv_forward_2d, the contract of conv_forward).
+// U[16][cout][cin], then each M tile goes back to 2 x 2 outputs for an epilogue. Users: the
+// inference block (conv_pool_predict.hpp), whose 2 x 2 max-pooling windows are exactly the
+// tiles, so the convolution output is never stored; Conv's forward and data-gradient passes
+// (winograd_conv_forward_2d, the contract of conv_forward); and its filter gradient
+// (winograd_conv_backward_filter_2d, the contract of conv_backward_filter).
 //
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
 //   A^T = [1 1 1 0; 0 1 -1 -1]

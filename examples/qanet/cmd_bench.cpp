@@ -122,8 +122,8 @@ qanet::cli::RegisterCommand reg{
       app.add_option("--threads", o->threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
       app.add_flag("--json", o->json, "print one JSON object");
       app.add_option("--winograd", o->winograd,
-                     "Winograd F(2x2, 3x3) for the 2D 3x3 convolutions with at least 32 input channels (default "
-                     "true; false: im2col + GEMM everywhere)");
+                     "Winograd F(2x2, 3x3) for the 2D 3x3 convolutions where it pays (inference from 32 input "
+                     "channels, training from 64; default true; false: im2col + GEMM everywhere)");
       return [o] { return run(*o); };
     }};
 

@@ -63,7 +63,7 @@ class Block {
       y_.reshape(activation_shape<2>(s[0], conv.out_channels(), {g.oh() / 2, g.ow() / 2}));
       detail::conv_bn_act_pool_predict_2d<T>(src, s[0], g, conv.weight.value.data(), conv.bias.value.data(),
                                              conv.out_channels(), bn, static_cast<T>(negative_slope), y_.data(), scratch_,
-                                             winograd_kernel_, winograd_);
+                                             winograd_kernel_, conv.winograd());
     } else {
       conv.predict(xs.size() == 1 ? x0 : concat_.forward(xs), z);
       detail::bn_act_pool_predict<T, Dim>(z, bn, static_cast<T>(negative_slope), y_);
@@ -85,10 +85,8 @@ class Block {
   Index param_count() const { return conv.param_count() + bn.param_count(); }
   // 2D: predict() and the convolution's passes take Winograd F(2x2, 3x3) where it pays (the
   // default; winograd.hpp); false: im2col + GEMM everywhere (the reference it is tested against).
-  void set_winograd(bool on) {
-    winograd_ = on;
-    conv.set_winograd(on);
-  }
+  // The switch is the convolution's, so the block and its layer never disagree.
+  void set_winograd(bool on) { conv.set_winograd(on); }
 
   Conv<T, Dim> conv;
   BatchNorm<T> bn;  // holds the parameters and running statistics; its own forward is not used
@@ -101,7 +99,6 @@ class Block {
   Tensor<T> y_, dz_;
   detail::ColScratch<T> scratch_;  // predict()'s im2col and row-pair buffers (2D)
   std::vector<T> winograd_kernel_;  // predict()'s transformed kernel (2D, Winograd)
-  bool winograd_ = true;
   Concat<T> concat_;                // predict()'s input of several tensors (3D)
 };
 

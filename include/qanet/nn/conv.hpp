@@ -48,6 +48,7 @@ class Conv : public WeightAndBias<T> {
   // 2D 3 x 3 convolutions with enough channels run their forward and data-gradient passes
   // through Winograd F(2x2, 3x3) (detail/winograd.hpp; the default); false: im2col + GEMM.
   void set_winograd(bool on) { winograd_ = on; }
+  bool winograd() const { return winograd_; }
 
   const Tensor<T>& forward(const Tensor<T>& x, Mode = Mode::train) {
     geom_ = convolve(x, y_);

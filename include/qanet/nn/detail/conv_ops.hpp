@@ -169,9 +169,8 @@ void flip_kernel(const T* w, Index cout, Index cin, Index K, T* wt) {
       for (Index k = 0; k < K; ++k) wt[(ci * cout + co) * K + (K - 1 - k)] = w[(co * cin + ci) * K + k];
 }
 
-// dx = full correlation of dy with the flipped kernel. g describes the forward convolution;
-// wt comes from flip_kernel. dx is overwritten.
-// The geometry of that convolution of dy (cout channels) for a forward convolution g.
+// The data gradient is the full correlation of dy (cout channels) with the flipped kernel: a
+// convolution of this geometry, for the forward convolution g.
 inline ConvGeom backward_data_geometry(const ConvGeom& g, Index cout) {
   ConvGeom gb;
   gb.c = cout;
@@ -186,6 +185,9 @@ inline ConvGeom backward_data_geometry(const ConvGeom& g, Index cout) {
   gb.pw = g.kw - 1 - g.pw;
   return gb;
 }
+
+// dx = that correlation. g describes the forward convolution; wt comes from flip_kernel. dx is
+// overwritten.
 template <typename T>
 void conv_backward_data(const T* dy, Index batch, const ConvGeom& g, const T* wt, Index cout, T* dx,
                         ColScratch<T>& scratch) {

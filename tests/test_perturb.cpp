@@ -761,6 +761,74 @@ TEST_CASE("objects in view: each ground-truth object counted by its share inside
   CHECK(!SampleGenerator<2>(pairs, so).sample(3, 0).objects_in_view);
 }
 
+TEST_CASE("gamma jitter: real crops take a power curve between their darkest and brightest values") {
+  // A ramp (10 + column) under the disc grid's cells: an unzoomed 96-px crop holds the 96
+  // consecutive values a .. a + 95 along its rows, which a power g maps to a + 95 (j / 95)^g.
+  auto pairs = disc_grid();
+  for (Index i = 0; i < pairs[0].first.size(); ++i) pairs[0].first[i] = 10.0f + static_cast<float>(i % 400);
+  SampleOptions<2> so;
+  so.patch = Shape<2>(96, 96);
+  so.gamma_jitter = 2.0;
+  std::set<int> powers;  // g in steps of 0.05
+  for (std::uint64_t k = 0; k < 20; ++k) {
+    CAPTURE(k);
+    const auto s = SampleGenerator<2>(pairs, so).sample(6, k);
+    std::vector<float> row(s.image.data(), s.image.data() + 96);
+    std::sort(row.begin(), row.end());
+    const double a = row.front(), r = row.back() - a;
+    CHECK(r == doctest::Approx(95.0).epsilon(1e-5));  // the extremes stay
+    const double g = std::log((row[48] - a) / r) / std::log(48.0 / 95.0);
+    CHECK(g >= 0.5 - 1e-6);
+    CHECK(g <= 2.0 + 1e-6);
+    for (int j = 1; j < 95; ++j) CHECK(row[static_cast<std::size_t>(j)] == doctest::Approx(a + r * std::pow(j / 95.0, g)).epsilon(1e-4));
+    powers.insert(static_cast<int>(std::lround(g / 0.05)));
+  }
+  CHECK(powers.size() > 5);
+  so.gamma_jitter = 0.9;
+  CHECK_THROWS_AS(SampleGenerator<2>(pairs, so), InvalidArgument);
+}
+
+TEST_CASE("false-positive views: patches of false positives alone have no score target and no GT object") {
+  const auto pairs = disc_grid();
+  SampleOptions<2> so;
+  so.patch = Shape<2>(96, 96);
+  so.judged_diameter = [](const ImageView<const float, 2>&, const LabelView<2>& m) { return median_object_diameter(m); };
+  so.segmenter_error_probability = 1.0;  // specks and debris among the modes
+  so.false_positive_views = 1.0;
+  CHECK_THROWS_AS(SampleGenerator<2>(pairs, so), InvalidArgument);  // needs the count output
+  so.count_objects = true;
+  so.false_positive_views = 1.5;
+  CHECK_THROWS_AS(SampleGenerator<2>(pairs, so), InvalidArgument);
+  so.false_positive_views = 1.0;
+  const SampleGenerator<2> gen(pairs, so);
+  int views = 0;
+  for (std::uint64_t k = 0; k < 300; ++k) {
+    CAPTURE(k);
+    const auto s = gen.sample(4, k);
+    Index gt_voxels = 0, mask_voxels = 0;
+    for (Index i = 0; i < s.gt.size(); ++i) gt_voxels += s.gt[i] != 0, mask_voxels += s.mask[i] != 0;
+    REQUIRE(s.objects_in_view);
+    if (s.false_positive_view) {
+      ++views;
+      CHECK(gt_voxels == 0);
+      CHECK(mask_voxels > 0);  // something a scorer would judge
+      CHECK(*s.objects_in_view == 0.0);
+      CHECK(!s.whole_object_seg);
+      const auto again = gen.sample(4, k);  // a pure function of (seed, index)
+      CHECK(again.false_positive_view);
+      CHECK(std::equal(again.mask.begin(), again.mask.end(), s.mask.begin()));
+    } else {
+      CHECK(gt_voxels > 0);
+      CHECK(*s.objects_in_view > 0.0);
+    }
+  }
+  CHECK(views > 5);
+  CHECK(views < 250);  // masks without false positives keep their cell-centred patch
+  so.false_positive_views = 0.0;
+  const SampleGenerator<2> plain(pairs, so);
+  for (std::uint64_t k = 0; k < 100; ++k) CHECK(!plain.sample(4, k).false_positive_view);
+}
+
 // ---------------------------------------------------------------- segmenter-like errors
 
 namespace {

@@ -1040,6 +1040,61 @@ TEST_CASE("Trainer: an object-count model learns both outputs from counting trai
   CHECK_THROWS_AS(TrainingData<2>({}, o), InvalidArgument);
 }
 
+TEST_CASE("Trainer: views of false positives alone train the object count, not the score") {
+  auto o = tiny_data_options();
+  o.judged_scale = true;
+  o.count_objects = true;
+  o.segmenter_error_probability = 1.0;
+  o.false_positive_views = 1.0;
+  const TrainingData<2> data({}, o);
+  // Such samples come with a NaN score and 0 objects; they are asked for only with the count.
+  Index undefined = 0;
+  for (std::uint64_t i = 0; i < 60; ++i) {
+    double t = 0, objects = -1;
+    const auto s = data.sample(7, i, &t, &objects);
+    CHECK(s.false_positive_view == std::isnan(t));
+    if (s.false_positive_view) {
+      ++undefined;
+      CHECK(objects == 0.0);
+    } else {
+      CHECK(objects > 0.0);
+    }
+    double score_only = NAN;  // without the count asked for, such views are drawn again
+    data.sample(7, i, &score_only);
+    CHECK(std::isfinite(score_only));
+  }
+  CHECK(undefined > 0);
+
+  // The squared error's gradient is 0 for a filled target and 2 (y - t) / n for the others.
+  nn::Tensor<float> y({3, 2}), target({3, 2});
+  const float yv[] = {0.2f, 1.5f, 0.7f, 0.4f, 0.9f, 2.0f};
+  const float tv[] = {0.5f, 1.0f, NAN, 0.0f, 0.1f, NAN};
+  std::copy(yv, yv + 6, y.data());
+  std::copy(tv, tv + 6, target.data());
+  fill_undefined_targets(target, y);
+  nn::MseLoss<float> mse;
+  const double loss = mse.forward(y, target);
+  CHECK(loss == doctest::Approx((0.09 + 0.25 + 0.16 + 0.64) / 6.0));
+  const auto& g = mse.backward();
+  for (int i = 0; i < 6; ++i) {
+    CAPTURE(i);
+    CHECK(g[i] == doctest::Approx(std::isnan(tv[i]) ? 0.0 : 2.0 * (yv[i] - tv[i]) / 6.0));
+  }
+
+  // The validation MSE skips them; training runs (a NaN reaching the loss would stop it).
+  const ValidationSet v = make_validation_set(data, 7, 60, nn::InputEncoding::trinary, 2);  // the indices above
+  nn::Network<float, 2> net(tiny_config<2>(nn::InputEncoding::trinary, 2), 3);
+  Trainer<2> tr(net, data, tiny_trainer_options(3));
+  tr.run(nullptr, [](const TrainProgress&) {});
+  const auto p = predict(net, v);
+  double sum = 0;
+  Index n = 0;
+  for (Index i = 0; i < 60; ++i)
+    if (!std::isnan(v.target[2 * i])) sum += (p[i] - v.target[2 * i]) * (p[i] - v.target[2 * i]), ++n;
+  CHECK(n == 60 - undefined);
+  CHECK(tr.validate(v) == doctest::Approx(sum / static_cast<double>(n)));
+}
+
 TEST_CASE("Trainer: a checkpoint of other settings is refused with a clear message") {
   TempDir dir;
   const TrainingData<2> data({}, tiny_data_options());

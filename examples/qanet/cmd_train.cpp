@@ -39,9 +39,11 @@ struct Options {
   double segmenter_errors = 0.5;   // share of masks made by a segmenter-like error
   double clean_masks = 0.05;       // share of masks that are the ground truth itself
   double scale_jitter = 1.3;       // real crops zoomed by up to this factor either way
+  double gamma_jitter = 1.0;       // real crops' contrast curves: powers in [1/g, g]
   bool judged_scale = true;        // masks judged at the scale scoring measures on them
   bool whole_object_seg = true;    // SEG targets from whole objects (with a judged scale)
   bool count_objects = false;      // a second output: the GT objects in view (scoring's weights)
+  double false_positive_views = 0; // share of masks with false positives judged around one
   std::string part = "all";        // of images/ + masks/ data: which part of the hash split
   double ema = 0;                  // weight averaging decay; 0: off
   long val_samples = 256, validate_every = 0;
@@ -105,6 +107,8 @@ int train(const Options& o, const std::string& command_line) {
     if (!o.judged_scale) throw InvalidArgument("--count-objects needs --judged-scale true");
     cfg.outputs = 2;
   }
+  if (o.false_positive_views > 0 && !o.count_objects)
+    throw InvalidArgument("--false-positive-views needs --count-objects true (it trains the object count)");
   Shape<Dim> patch;
   for (int a = 0; a < Dim; ++a) patch[a] = cfg.patch[static_cast<std::size_t>(a)];
   // Objects are brought to about a third of the patch edge (in-plane), so every patch shows a
@@ -157,6 +161,8 @@ int train(const Options& o, const std::string& command_line) {
   dopt.judged_scale = o.judged_scale;
   dopt.whole_object_seg = o.whole_object_seg;
   dopt.count_objects = o.count_objects;
+  dopt.false_positive_views = o.false_positive_views;
+  dopt.gamma_jitter = o.gamma_jitter;
   TrainingData<Dim> data(std::move(train_frames), dopt);
   for (const auto& s : data.skipped()) std::fprintf(stderr, "qanet train: skipped %s\n", s.c_str());
 
@@ -251,9 +257,11 @@ int train(const Options& o, const std::string& command_line) {
                             {"segmenter_errors", o.segmenter_errors},
                             {"clean_masks", o.clean_masks},
                             {"scale_jitter", o.scale_jitter},
+                            {"gamma_jitter", o.gamma_jitter},
                             {"judged_scale", o.judged_scale},
                             {"whole_object_seg", o.whole_object_seg && o.judged_scale && o.metric == "seg"},
                             {"count_objects", o.count_objects},
+                            {"false_positive_views", o.false_positive_views},
                             {"part", o.part},
                             {"target_diameter", diameter},
                             {"data", o.data},
@@ -377,6 +385,11 @@ qanet::cli::RegisterCommand registration{
                      "Real crops are zoomed by a factor drawn log-uniformly in [1/J, J] around the target scale "
                      "(1: off), so the model does not trust the measured scale")
           ->check(CLI::Range(1.0, 4.0));
+      app.add_option("--gamma-jitter", o->gamma_jitter,
+                     "Real crops' intensities are raised to a power drawn log-uniformly in [1/G, G] (between the "
+                     "crop's darkest and brightest values) before the mask is made, so the model meets contrast "
+                     "curves of other microscopes (1: off, the default)")
+          ->check(CLI::Range(1.0, 4.0));
       app.add_option("--judged-scale", o->judged_scale,
                      "Judge each training mask at the scale scoring measures on that mask (true, the default), not "
                      "at its ground truth's: masks of cores or fragments are then seen zoomed in, as scoring sees them");
@@ -389,6 +402,11 @@ qanet::cli::RegisterCommand registration{
                      "visible shares), which scoring uses as the patch's weight instead of the mask's objects: SEG "
                      "averages over the true objects, and masks that merge or miss cells or add specks miscount them "
                      "(default false; needs --judged-scale true)");
+      app.add_option("--false-positive-views", o->false_positive_views,
+                     "With --count-objects: the share of masks with false positives (objects that touch no cell) "
+                     "judged in a patch centred on one of them; a patch of false positives alone teaches the count "
+                     "output that it shows no cell (scoring's weight 0), its score is not trained (default 0)")
+          ->check(CLI::Range(0.0, 1.0));
       app.add_option("--part", o->part,
                      "Of --data in the images/ + masks/ layout, only the images of this part of the hash split "
                      "(train, calibration, test; default all); CTC sequences are taken whole")

@@ -14,6 +14,7 @@
 #include <optional>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,9 @@ struct TrainingSample {
   // With SampleOptions::object_target: the patch is centred on one object of the perturbed mask,
   // `mask` holds only it (label 1), and this is its best IoU with a ground-truth object.
   std::optional<double> object_iou;
+  // With SampleOptions::false_positive_views: the patch is centred on a false positive of the
+  // mask and shows no GT object, so its score is undefined and its objects in view are 0.
+  bool false_positive_view = false;
   PerturbRecord record;
   double zoom = 1.0;        // the patch is a window of its source resampled by this factor
   std::uint64_t index = 0;
@@ -71,6 +75,11 @@ struct SampleOptions {
   // Crops of real frames are zoomed by a factor drawn log-uniformly in [1/j, j] (1: off), so that
   // the network judges a mask at any scale near the target instead of trusting the measured one.
   double scale_jitter = 1.0;
+  // Crops of real frames have their intensities raised to a power drawn log-uniformly in
+  // [1/g, g] (1: off), between the crop's darkest and brightest values, before the mask is
+  // made: microscopes, stains and exposures differ in how fast a nucleus fades into the
+  // background, and the truth must be told from the image at any such contrast curve.
+  double gamma_jitter = 1.0;
   // The object diameter that scoring would measure on (image, labels) (qa/inputs.hpp). When
   // set, every mask is judged at the scale scoring would give it, not at the scale of its ground
   // truth: a mask of cores or fragments measures thinner than its cells, so scoring zooms in on
@@ -98,6 +107,13 @@ struct SampleOptions {
   // part of a larger cell), and the target is its IoU with its best ground-truth partner,
   // measured on the whole context window.
   bool object_target = false;
+  // With count_objects: the share of masks with false positives (mask objects that overlap no
+  // GT object) whose patch is centred on one of them instead of on a GT cell. Scoring judges
+  // every patch that shows a mask object, and a patch of specks or debris alone shows no cell:
+  // its weight (the predicted GT objects in view) must be 0, which the count output learns only
+  // from such views. When the view holds no GT object (TrainingSample::false_positive_view) only
+  // the count is a target; otherwise it is an ordinary sample.
+  double false_positive_views = 0.0;
 
   static Shape<Dim> default_patch() {
     if constexpr (Dim == 2) return Shape<2>(256, 256);
@@ -206,6 +222,7 @@ class SampleGenerator {
       } else {
         const std::size_t k = static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(images_.size()) - 1));
         if (!crop(k, rng, s, anchor)) continue;
+        if (opt_.gamma_jitter > 1.0) jitter_gamma(s.image, rng);
       }
       if (opt_.flips)
         for (int a = 0; a < Dim; ++a)
@@ -230,6 +247,7 @@ class SampleGenerator {
         s.record = res.record;
       }
       if (opt_.judged_diameter && !zoom_to_judged_scale(s, anchor, rng)) continue;
+      if (s.false_positive_view) return s;  // no GT object: no metric
       MetricOptions mo;
       mo.boundary = opt_.boundary_metrics;
       mo.tau = opt_.tau;
@@ -256,12 +274,18 @@ class SampleGenerator {
       throw InvalidArgument("SampleGenerator: clean_probability must lie in [0, 1]");
     if (!(opt_.scale_jitter >= 1.0 && opt_.scale_jitter <= 4.0))
       throw InvalidArgument("SampleGenerator: scale_jitter must lie in [1, 4]");
+    if (!(opt_.gamma_jitter >= 1.0 && opt_.gamma_jitter <= 4.0))
+      throw InvalidArgument("SampleGenerator: gamma_jitter must lie in [1, 4]");
     if (!(opt_.context >= 1.0 && opt_.context <= 4.0))
       throw InvalidArgument("SampleGenerator: context must lie in [1, 4]");
     if (opt_.count_objects && !opt_.judged_diameter)
       throw InvalidArgument("SampleGenerator: count_objects needs a judged scale (judged_diameter)");
     if (opt_.object_target && !opt_.judged_diameter)
       throw InvalidArgument("SampleGenerator: object_target needs a judged scale (judged_diameter)");
+    if (!(opt_.false_positive_views >= 0.0 && opt_.false_positive_views <= 1.0))
+      throw InvalidArgument("SampleGenerator: false_positive_views must lie in [0, 1]");
+    if (opt_.false_positive_views > 0 && (!opt_.count_objects || opt_.object_target))
+      throw InvalidArgument("SampleGenerator: false_positive_views needs count_objects (and frame targets)");
     opt_.perturb.validate();
   }
 
@@ -314,6 +338,15 @@ class SampleGenerator {
     for (int a = 0; a < Dim; ++a) f[a] = static_cast<double>(opt_.patch[a]) / static_cast<double>(w.shape()[a]);
     if constexpr (std::is_floating_point_v<T>) return rescale_linear(w.cview(), f);
     else return rescale_nearest(w.cview(), f);
+  }
+
+  // The contrast curve of SampleOptions::gamma_jitter.
+  void jitter_gamma(Image<float, Dim>& img, Rng& rng) const {
+    const double l = std::log(opt_.gamma_jitter), g = std::exp(rng.uniform(-l, l));
+    const auto [lo, hi] = std::minmax_element(img.begin(), img.end());
+    const double a = *lo, range = static_cast<double>(*hi) - a;
+    if (!(range > 0)) return;
+    for (float& v : img) v = static_cast<float>(a + range * std::pow((static_cast<double>(v) - a) / range, g));
   }
 
   // Zoom (log-uniform in [1/j, j]) for the scale jitter, 1 when it is off.
@@ -371,7 +404,10 @@ class SampleGenerator {
       for (int a = 0; a < Dim; ++a)
         o[a] = std::clamp<Index>((box.lo[a] + box.hi[a] + 1) / 2 - win[a] / 2, 0, full[a] - win[a]);
     } else {
-      o = window_around(full, win, anchor, rng);
+      const auto fp = opt_.false_positive_views > 0 && rng.bernoulli(opt_.false_positive_views)
+                          ? false_positive_voxel(s.gt, s.mask, rng)
+                          : std::nullopt;
+      o = window_around(full, win, fp ? *fp : anchor, rng);
     }
     if (opt_.whole_object_seg) s.whole_object_seg = visible_share_seg<Dim>(s.gt, s.mask, o, win);
     if (opt_.count_objects) s.objects_in_view = visible_objects<Dim>(s.gt, o, win);
@@ -380,7 +416,36 @@ class SampleGenerator {
     s.gt = relabel_compact(to_patch(cut(s.gt, o, win)));
     s.mask = relabel_compact(to_patch(cut(s.mask, o, win)));
     if (opt_.object_target && count_cells(s.mask) == 0) return false;  // lost in the resampling
+    if (opt_.false_positive_views > 0 && count_cells(s.gt) == 0) {
+      // Only a view with a mask object is ever scored. A GT sliver lost in the resampling
+      // counts as no object, as the target says.
+      if (count_cells(s.mask) == 0) return false;
+      s.false_positive_view = true;
+      s.whole_object_seg.reset();
+      s.objects_in_view = 0.0;
+      return true;
+    }
     return count_cells(s.gt) >= opt_.min_objects;
+  }
+
+  // A voxel (drawn at random) of a mask object drawn at random among those that overlap no GT
+  // object; nullopt when the mask has none.
+  static std::optional<std::array<Index, Dim>> false_positive_voxel(const LabelImage<Dim>& gt, const LabelImage<Dim>& mask,
+                                                                     Rng& rng) {
+    std::unordered_set<Label> overlapping;
+    std::unordered_map<Label, std::vector<Index>> voxels;
+    for (Index i = 0; i < mask.size(); ++i)
+      if (const Label v = mask[i]) {
+        if (gt[i]) overlapping.insert(v);
+        voxels[v].push_back(i);
+      }
+    std::vector<Label> fp;
+    for (const auto& [v, at] : voxels)
+      if (!overlapping.count(v)) fp.push_back(v);
+    if (fp.empty()) return std::nullopt;
+    std::sort(fp.begin(), fp.end());  // the draw must not depend on the hash map's order
+    const auto& at = voxels.at(fp[static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(fp.size()) - 1))]);
+    return mask.shape().coords(at[static_cast<std::size_t>(rng.uniform_int(0, static_cast<Index>(at.size()) - 1))]);
   }
 
   static LabelImage<Dim> relabel_compact(LabelImage<Dim> l) {

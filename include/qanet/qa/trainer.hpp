@@ -64,6 +64,13 @@ inline void set_targets(nn::Tensor<float>& target, Index i, Index outputs, doubl
   if (outputs == 2) target[i * outputs + 1] = static_cast<float>(objects / nn::object_count_unit);
 }
 
+// A target without a value (NaN: the score of a view of false positives alone) takes the
+// prediction itself, so that the squared error gives that output no gradient from the sample.
+inline void fill_undefined_targets(nn::Tensor<float>& target, const nn::Tensor<float>& prediction) {
+  for (Index i = 0; i < target.numel(); ++i)
+    if (std::isnan(target[i])) target[i] = prediction[i];
+}
+
 template <int Dim>
 ValidationSet make_validation_set(const TrainingData<Dim>& data, std::uint64_t seed, Index n, nn::InputEncoding enc,
                                   Index outputs = 1) {
@@ -141,11 +148,13 @@ class Trainer {
     const auto y = predict(net_, v);
     const Index k = v.target.dim(1);
     double sum = 0;
+    std::size_t n = 0;
     for (std::size_t i = 0; i < y.size(); ++i) {
-      const double d = y[i] - v.target[static_cast<Index>(i) * k];
-      sum += d * d;
+      const double t = v.target[static_cast<Index>(i) * k];
+      if (std::isnan(t)) continue;  // a view of false positives alone: no score to compare
+      sum += (y[i] - t) * (y[i] - t), ++n;
     }
-    return sum / static_cast<double>(std::max<std::size_t>(y.size(), 1));
+    return sum / static_cast<double>(std::max<std::size_t>(n, 1));
   }
 
   // Runs from the current step to opt.steps. on_progress is called every log_every steps and
@@ -165,6 +174,7 @@ class Trainer {
       adamw_.set_lr(lr);
       net_.zero_grad();
       const auto& y = net_.forward(image_, seg_, nn::Mode::train);
+      fill_undefined_targets(target_, y);
       const double loss = mse.forward(y, target_);
       if (!std::isfinite(loss))
         throw Error("training diverged at step " + std::to_string(step_) + " (loss " + std::to_string(loss) +
@@ -321,6 +331,8 @@ class Trainer {
     if (d.judged_scale) j["judged_scale"] = true;
     if (d.whole_object_seg) j["whole_object_seg"] = true;
     if (d.count_objects) j["count_objects"] = true;
+    if (d.false_positive_views > 0) j["false_positive_views"] = d.false_positive_views;
+    if (d.gamma_jitter > 1) j["gamma_jitter"] = d.gamma_jitter;
     if (d.convention.normalisation == Normalisation::per_image) j["normalisation"] = "per image";
     if (d.convention.scale != ScaleMeasure::object_median) j["scale_measure"] = scale_measure_name(d.convention.scale);
     return j.dump();

@@ -6,6 +6,7 @@
 // (seed, index): any thread count and any resume point give the same data.
 
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,6 +112,7 @@ struct TrainingDataOptions {
   double segmenter_error_probability = 0.5;
   double clean_probability = 0.0;  // share of masks that are the ground truth (SampleOptions)
   double scale_jitter = 1.0;       // zoom range of real crops (SampleOptions)
+  double gamma_jitter = 1.0;       // contrast curves of real crops (SampleOptions)
   // Judge every mask at the scale scoring would measure on it (SampleOptions::judged_diameter,
   // with the convention's scale measure) instead of at the scale of its ground truth.
   bool judged_scale = false;
@@ -120,6 +122,9 @@ struct TrainingDataOptions {
   // Also give every sample its ground-truth objects in view (SampleOptions::count_objects), the
   // target of the second output of models with nn::ModelConfig::outputs = 2. Needs judged_scale.
   bool count_objects = false;
+  // With count_objects: the share of masks with false positives judged in a view centred on one
+  // (SampleOptions::false_positive_views); a view without a GT object has no score target.
+  double false_positive_views = 0.0;
   InputConvention convention;  // scale measure and normalisation (stored in the model file)
 };
 
@@ -140,8 +145,10 @@ class TrainingData {
     so_.segmenter_error_probability = opt_.segmenter_error_probability;
     so_.clean_probability = opt_.clean_probability;
     so_.scale_jitter = opt_.scale_jitter;
+    so_.gamma_jitter = opt_.gamma_jitter;
     so_.whole_object_seg = opt_.whole_object_seg && opt_.metric == "seg";
     so_.count_objects = opt_.count_objects;
+    so_.false_positive_views = opt_.false_positive_views;
     so_.object_target = per_object;
     if (opt_.count_objects && !(opt_.judged_scale && opt_.target_diameter > 0))
       throw InvalidArgument("training data: counting the objects in view needs a judged scale and a target diameter");
@@ -177,11 +184,19 @@ class TrainingData {
 
   // Sample `index` of stream `seed` with a defined target (indices whose metric is undefined,
   // e.g. a distance with no matched pair, are replaced by draws from a side stream). With
-  // count_objects, `objects` (when given) receives the GT objects in view.
+  // count_objects, `objects` (when given) receives the GT objects in view; a view of false
+  // positives alone (false_positive_views) has no score, `target` is then NaN (the trainer
+  // leaves that output untrained for the sample).
   TrainingSample<Dim> sample(std::uint64_t seed, std::uint64_t index, double* target, double* objects = nullptr) const {
     for (std::uint64_t attempt = 0;; ++attempt) {
       const std::uint64_t i = attempt == 0 ? index : mix64(index ^ (attempt << 48));
       TrainingSample<Dim> s = raw_sample(seed, i);
+      if (s.false_positive_view) {
+        if (!objects) continue;  // only the count would be a target, and it is not asked for
+        *target = std::numeric_limits<double>::quiet_NaN();
+        *objects = 0;
+        return s;
+      }
       const auto v = s.object_iou         ? s.object_iou
                      : s.whole_object_seg ? s.whole_object_seg
                                           : metric_value(s.scores, opt_.metric);
